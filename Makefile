@@ -1,0 +1,39 @@
+# Two commands on a fresh clone: `make run` (set up, build the index, answer) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-slow eval index chat bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU build of torch first: a bare requirement may otherwise pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+index: $(STAMP)
+	$(VENV)/bin/assistant index
+
+run: index
+	$(VENV)/bin/assistant info
+	$(VENV)/bin/assistant ask --passages "How many prolotherapy sessions are usually needed?"
+	@if [ -t 0 ]; then $(VENV)/bin/assistant chat; fi
+
+chat: index
+	$(VENV)/bin/assistant chat
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+eval: index
+	$(VENV)/bin/assistant eval evals/questions.jsonl --out runs/questions
+	$(VENV)/bin/assistant eval evals/heldout.jsonl --out runs/heldout
+
+clean:
+	rm -rf index runs

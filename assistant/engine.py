@@ -1,0 +1,200 @@
+"""The Assistant: triage -> condense follow-up -> hybrid retrieve -> abstain? -> compose -> framing."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import prompts
+from .compose import Citation, cite, select_sentences, sources_block, with_framing
+from .embedding import Embedder
+from .errors import InputError
+from .followup import condense
+from .index import load_index
+from .retrieval import AssistantRetriever, Hit, Lexicon, search
+from .settings import Settings, load_settings
+from .text import clean
+from .triage import ADVICE, EMERGENCY, GREETING, Triager
+
+ROUTES = ("answer", "abstain", "emergency", "advice", "greeting")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the assistant says, why, and from which passages."""
+
+    route: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    retrieved: list[Hit] = field(default_factory=list)
+    question: str = ""
+    standalone_question: str = ""
+    triage: str = ""
+    signals: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def clean_history(history: object, limit: int) -> list[dict]:
+    """Well-formed {"role", "content"} turns only, the latest `limit` user turns and their replies."""
+    if not isinstance(history, (list, tuple)):
+        return []
+    turns = [
+        {"role": m["role"], "content": clean(m["content"])[:4000]}
+        for m in history
+        if isinstance(m, dict) and m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
+    ]
+    users = [i for i, m in enumerate(turns) if m["role"] == "user"]
+    if len(users) > limit:
+        turns = turns[users[-limit]:]
+    return turns
+
+
+class Assistant:
+    """Answers patient questions from a loaded index; thread-safe for concurrent ask calls."""
+
+    def __init__(self, index, embedder: Embedder, settings: Settings, chat_model=None):
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        self.lexicon = Lexicon(index, prompts.toml(settings.prompts_dir, "synonyms.toml").get("terms", {}))
+        self.triager = Triager(settings.prompts_dir, settings.emergency_semantic_threshold)
+        self._chat_model = chat_model
+        self._texts = {name: prompts.text(settings.prompts_dir, f"{name}.md") for name in (
+            "framing", "escalation", "escalation_self_harm", "greeting", "abstain", "advice", "advice_injection")}
+
+    @classmethod
+    def load(cls, index_dir: str | Path = "index", settings: Settings | None = None,
+             chat_model=None, embedder: Embedder | None = None) -> "Assistant":
+        """Load the index (clear error naming `assistant index` when it is missing) and the model."""
+        settings = settings or load_settings()
+        embedder = embedder or Embedder(settings.model)
+        index = load_index(index_dir, embedder.model_id)
+        return cls(index, embedder, settings, chat_model)
+
+    # ---- retrieval -------------------------------------------------------------------------
+    def retrieve(self, query: str, k: int = 20, mode: str | None = None) -> list[Hit]:
+        """Ranked passages for a query, no triage."""
+        if not isinstance(query, str):
+            raise InputError("The query must be text.")
+        query = clean(query).strip()[: self.settings.max_question_chars]
+        if not query:
+            return []
+        return search(self.index, self.embedder, self.lexicon, query, k=k, pool=max(self.settings.candidate_pool, k),
+                      mode=mode or self.settings.retrieval_mode, rrf_k=self.settings.rrf_k)
+
+    def as_retriever(self, k: int = 5) -> AssistantRetriever:
+        """This assistant's hybrid retriever as a langchain-core BaseRetriever."""
+        return AssistantRetriever(assistant=self, k=k)
+
+    def topics(self, limit: int = 4) -> list[str]:
+        """Section headings the corpus covers, in corpus order."""
+        seen: dict[str, None] = {}
+        for c in self.index.chunks:
+            seen.setdefault(c.section or c.title, None)
+        return list(seen)[:limit]
+
+    # ---- replies ---------------------------------------------------------------------------
+    def _fill(self, name: str, **extra) -> str:
+        s = self.settings
+        values = {"emergency_number": s.emergency_number, "crisis_line": s.crisis_line,
+                  "clinic_contact": s.clinic_contact, "clinic_name": "our clinic", **extra}
+        return self._texts[name].format(**values)
+
+    def _reply(self, route: str, body: str, **kw) -> Reply:
+        return Reply(route=route, text=with_framing(body, route, self._texts["framing"]), **kw)
+
+    def _abstain_body(self, hits: list[Hit]) -> str:
+        near = list(dict.fromkeys(h.section or h.title for h in hits))[:3] or self.topics(3)
+        topics_line = ("\n\nTopics our materials do cover:\n" + "\n".join(f"- {t}" for t in near)) if near else ""
+        return self._fill("abstain", topics_line=topics_line)
+
+    def _answer_body(self, question: str, hits: list[Hit]) -> tuple[str, list[Citation]]:
+        if self.settings.llm_model or self._chat_model is not None:
+            from .llm import llm_answer
+
+            result = llm_answer(self, question, hits)
+            if result is not None:
+                return result
+        chosen = select_sentences(question, hits, self.lexicon, self.settings.answer_words)
+        body, citations = cite(chosen, hits)
+        return body, citations
+
+    def covered(self, question: str, hits: list[Hit], top_dense: float) -> tuple[bool, dict]:
+        """Whether the sources cover the question, with the signals behind the decision."""
+        coverage, missing = self.lexicon.coverage(question)
+        ok = bool(hits) and top_dense >= self.settings.abstain_min_dense and coverage >= self.settings.abstain_min_coverage
+        return ok, {"top_dense": round(top_dense, 4), "coverage": round(coverage, 4), "missing_words": missing}
+
+    def ask(self, question: str, history: list[dict] | None = None) -> Reply:
+        """Answer one patient message, given the conversation so far."""
+        if not isinstance(question, str):
+            raise InputError("The question must be text.")
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        s = self.settings
+        q = clean(question).strip()
+        history = clean_history(history, s.history_turns)
+
+        def lap(name: str, start: float) -> float:
+            now = time.perf_counter()
+            timings[name] = round((now - start) * 1000, 2)
+            return now
+
+        vec_cache: dict[str, np.ndarray] = {}
+
+        def embed(text: str) -> np.ndarray:
+            if text not in vec_cache:
+                vec_cache[text] = self.embedder.encode_query(text)
+            return vec_cache[text]
+
+        too_long = len(q) > s.max_question_chars
+        tri = self.triager.classify(q, embed=None if too_long or not q else embed)
+        t = lap("triage", t0)
+        base = {"question": q, "triage": tri.rule, "timings": timings}
+        if tri.route == EMERGENCY:
+            name = "escalation_self_harm" if tri.message == "self_harm" else "escalation"
+            return self._reply("emergency", self._fill(name), standalone_question=q, **base)
+        if too_long:
+            body = (f"Your message is {len(q):,} characters long; please ask in under "
+                    f"{s.max_question_chars:,} characters so I can find the right passages.")
+            return self._reply("abstain", body, **base | {"triage": "too long"})
+        if tri.route == GREETING:
+            body = self._fill("greeting", topics="; ".join(self.topics(4)) or "our patient-education articles")
+            return self._reply("greeting", body, standalone_question=q, **base)
+
+        standalone = condense(q, history)
+        t = lap("condense", t)
+        vec = embed(standalone)
+        hits = search(self.index, self.embedder, self.lexicon, standalone, k=max(s.top_k, 5),
+                      pool=s.candidate_pool, mode=s.retrieval_mode, rrf_k=s.rrf_k, vec=vec)
+        d_ids, d_scores = self.index.dense_search(vec, 1)
+        top_dense = float(d_scores[0]) if len(d_scores) else 0.0
+        t = lap("retrieve", t)
+        ok, signals = self.covered(standalone, hits, top_dense)
+        rewritten = f"_Answering: “{standalone}”_\n\n" if standalone != q else ""
+        common = base | {"standalone_question": standalone, "retrieved": hits, "signals": signals}
+
+        if tri.route == ADVICE:
+            if tri.rule == "prompt injection":
+                return self._reply("advice", self._fill("advice_injection"), **common)
+            body = self._fill("advice")
+            citations: list[Citation] = []
+            if ok:
+                answer, citations = self._answer_body(standalone, hits)
+                if answer:
+                    body += "\n\nHere is general information from our materials:\n\n" + answer + "\n\n" + sources_block(citations)
+            lap("compose", t)
+            return self._reply("advice", body, citations=citations, **common)
+        if not ok:
+            lap("compose", t)
+            return self._reply("abstain", self._abstain_body(hits), **common)
+        answer, citations = self._answer_body(standalone, hits)
+        lap("compose", t)
+        if not answer:
+            return self._reply("abstain", self._abstain_body(hits), **common)
+        return self._reply("answer", rewritten + answer + "\n\n" + sources_block(citations), citations=citations, **common)

@@ -1,0 +1,210 @@
+"""Eval harness: run question benchmarks through Assistant.ask and compute the metrics from per-case
+rows (so every number can be recomputed from report.json)."""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from .errors import InputError
+from .text import fold
+
+KINDS = ("answerable", "out_of_scope", "emergency", "personal_advice", "greeting")
+EXPECTED_ROUTE = {"answerable": "answer", "out_of_scope": "abstain", "emergency": "emergency",
+                  "personal_advice": "advice", "greeting": "greeting"}
+
+
+def load_cases(path: str | Path) -> list[dict]:
+    """Benchmark cases from a JSONL file, validated; errors name the line."""
+    cases, ids = [], set()
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            case = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{n}: not JSON ({exc}).") from None
+        if case.get("kind") not in KINDS:
+            raise InputError(f"{path}:{n}: kind {case.get('kind')!r}; choose one of {', '.join(KINDS)}.")
+        if not isinstance(case.get("question"), str) or not case.get("id"):
+            raise InputError(f"{path}:{n}: each case needs an id and a question.")
+        if case["kind"] == "answerable" and not case.get("evidence"):
+            raise InputError(f"{path}:{n}: an answerable case needs evidence phrases.")
+        if case["id"] in ids:
+            raise InputError(f"{path}:{n}: duplicate id {case['id']!r}.")
+        ids.add(case["id"])
+        case.setdefault("history", [])
+        case.setdefault("evidence", [])
+        cases.append(case)
+    return cases
+
+
+def supports(text: str, evidence: list[str]) -> bool:
+    """A passage supports a case when one of its evidence phrases occurs in it (folded)."""
+    folded = fold(text)
+    return any(fold(e) in folded for e in evidence)
+
+
+def run_case(bot, case: dict, framing: str) -> dict:
+    """One row: what the assistant did with the case, and what was expected."""
+    t = time.perf_counter()
+    reply = bot.ask(case["question"], history=case.get("history") or [])
+    latency = (time.perf_counter() - t) * 1000
+    ev = case.get("evidence") or []
+    retrieved = [{"chunk_id": h.chunk_id, "source": h.source, "score": round(h.score, 6),
+                  "dense_score": h.dense_score, "bm25_score": h.bm25_score,
+                  "supports": supports(h.text, ev) if ev else None, "text": h.text}
+                 for h in reply.retrieved[:5]]
+    cited = [{"number": c.number, "source": c.source, "chunk_id": c.chunk_id,
+              "supports": supports(c.text, ev) if ev else None} for c in reply.citations]
+    first = next((i + 1 for i, r in enumerate(retrieved) if r["supports"]), None)
+    return {
+        "id": case["id"], "kind": case["kind"], "question": case["question"], "history": case.get("history") or [],
+        "evidence": ev, "expected_route": EXPECTED_ROUTE[case["kind"]], "route": reply.route,
+        "route_ok": reply.route == EXPECTED_ROUTE[case["kind"]], "standalone_question": reply.standalone_question,
+        "triage": reply.triage, "signals": reply.signals, "first_support_rank": first,
+        "retrieved": retrieved, "citations": cited, "framed": reply.text.rstrip().endswith(framing),
+        "latency_ms": round(latency, 3), "text": reply.text,
+    }
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    pos = (len(values) - 1) * q
+    lo, hi = int(pos), min(int(pos) + 1, len(values) - 1)
+    return round(values[lo] + (values[hi] - values[lo]) * (pos - lo), 3)
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def metrics(rows: list[dict]) -> dict:
+    """Every metric, computed only from the rows."""
+    ans = [r for r in rows if r["kind"] == "answerable"]
+    m: dict = {"cases": len(rows)}
+    m["hit@1"] = _ratio(sum(1 for r in ans if r["first_support_rank"] == 1), len(ans))
+    m["hit@3"] = _ratio(sum(1 for r in ans if r["first_support_rank"] and r["first_support_rank"] <= 3), len(ans))
+    m["mrr@5"] = round(sum(1 / r["first_support_rank"] for r in ans if r["first_support_rank"]) / len(ans), 4) if ans else None
+    m["citation_evidence_rate"] = _ratio(sum(1 for r in ans if any(c["supports"] for c in r["citations"])), len(ans))
+    all_cites = [c for r in ans for c in r["citations"]]
+    m["citation_precision"] = _ratio(sum(1 for c in all_cites if c["supports"]), len(all_cites))
+    by_kind: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_kind[r["kind"]].append(r)
+    m["route_accuracy"] = {k: _ratio(sum(r["route_ok"] for r in v), len(v)) for k, v in sorted(by_kind.items())}
+    m["route_accuracy_overall"] = _ratio(sum(r["route_ok"] for r in rows), len(rows))
+    confusion: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        confusion[r["kind"]][r["route"]] += 1
+    m["confusion"] = {k: dict(v) for k, v in sorted(confusion.items())}
+    emerg = by_kind.get("emergency", [])
+    others = [r for r in rows if r["kind"] != "emergency"]
+    m["emergency_recall"] = _ratio(sum(r["route"] == "emergency" for r in emerg), len(emerg))
+    m["emergency_false_alarm_rate"] = _ratio(sum(r["route"] == "emergency" for r in others), len(others))
+    abstained = [r for r in rows if r["route"] == "abstain"]
+    oos = by_kind.get("out_of_scope", [])
+    m["abstain_precision"] = _ratio(sum(r["kind"] == "out_of_scope" for r in abstained), len(abstained))
+    m["abstain_recall"] = _ratio(sum(r["route"] == "abstain" for r in oos), len(oos))
+    non_emerg = [r for r in rows if r["route"] != "emergency"]
+    m["framing_rate"] = _ratio(sum(r["framed"] for r in non_emerg), len(non_emerg))
+    m["latency_ms"] = {k: {"p50": _pct([r["latency_ms"] for r in v], 0.5), "p95": _pct([r["latency_ms"] for r in v], 0.95)}
+                       for k, v in sorted(by_kind.items())}
+    m["latency_p50_ms"] = _pct([r["latency_ms"] for r in rows], 0.5)
+    m["latency_p95_ms"] = _pct([r["latency_ms"] for r in rows], 0.95)
+    return m
+
+
+def flat_metrics(m: dict) -> dict[str, float]:
+    """Metric name -> number, nested ones as name.key (for --fail-under and --compare)."""
+    out = {}
+    for k, v in m.items():
+        if isinstance(v, dict):
+            for k2, v2 in v.items():
+                if isinstance(v2, (int, float)):
+                    out[f"{k}.{k2}"] = v2
+        elif isinstance(v, (int, float)) and v is not None:
+            out[k] = v
+    return out
+
+
+def run(bot, cases: list[dict], progress=None) -> tuple[list[dict], dict]:
+    """Run every case (after one warm-up ask) and compute the metrics."""
+    framing = bot._texts["framing"]
+    bot.ask("What is this about?")
+    rows = []
+    for i, case in enumerate(cases, 1):
+        rows.append(run_case(bot, case, framing))
+        if progress:
+            progress(i, len(cases))
+    return rows, metrics(rows)
+
+
+def failures(rows: list[dict]) -> list[dict]:
+    """Rows that missed their route, or (answerable) whose citations hold no evidence."""
+    return [r for r in rows if not r["route_ok"] or not r["framed"] and r["route"] != "emergency"
+            or (r["kind"] == "answerable" and not any(c["supports"] for c in r["citations"]))]
+
+
+def markdown(m: dict, rows: list[dict], title: str) -> str:
+    """report.md: the metric tables, then every failure with the passages it saw."""
+    lines = [f"# {title}", "", f"{m['cases']} cases.", "", "| metric | value |", "| --- | --- |"]
+    for k, v in flat_metrics(m).items():
+        if not k.startswith(("confusion", "latency_ms")):
+            lines.append(f"| {k} | {v} |")
+    lines += ["", "## Latency (ms) by kind", "", "| kind | p50 | p95 |", "| --- | --- | --- |"]
+    for k, v in m["latency_ms"].items():
+        lines.append(f"| {k} | {v['p50']} | {v['p95']} |")
+    routes = sorted({r for v in m["confusion"].values() for r in v})
+    lines += ["", "## Confusion (rows: kind, columns: route)", "", "| kind | " + " | ".join(routes) + " |",
+              "| --- |" + " --- |" * len(routes)]
+    for k, v in m["confusion"].items():
+        lines.append(f"| {k} | " + " | ".join(str(v.get(r, 0)) for r in routes) + " |")
+    fails = failures(rows)
+    lines += ["", f"## Failures ({len(fails)})", ""]
+    for r in fails:
+        lines += [f"### {r['id']} ({r['kind']})", "", f"- question: {r['question']}",
+                  f"- standalone: {r['standalone_question']}", f"- expected: {r['expected_route']}; got: {r['route']} ({r['triage']})",
+                  f"- signals: {json.dumps(r['signals'])}", f"- evidence: {r['evidence']}", "- passages seen:"]
+        for p in r["retrieved"]:
+            lines.append(f"  - `{p['chunk_id']}` score {p['score']} dense {p['dense_score']} bm25 {p['bm25_score']} supports={p['supports']}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(out_dir: str | Path, m: dict, rows: list[dict], title: str) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps({**m, "rows": rows}, indent=1, ensure_ascii=False), encoding="utf-8")
+    (out / "report.md").write_text(markdown(m, rows, title), encoding="utf-8")
+    return out
+
+
+def check_floors(m: dict, floors: dict[str, float]) -> list[str]:
+    """Messages for every metric below its floor (a missing metric fails too)."""
+    flat = flat_metrics(m)
+    bad = []
+    for name, floor in floors.items():
+        value = flat.get(name)
+        if value is None or value < floor:
+            bad.append(f"{name} = {value} is below the floor {floor}")
+    return bad
+
+
+def compare(m: dict, old: dict) -> list[tuple[str, float, float, bool]]:
+    """(metric, old, new, regressed) for metrics in both runs; latency regresses upward."""
+    new_f, old_f = flat_metrics(m), flat_metrics(old)
+    out = []
+    for k in new_f:
+        if k in old_f and not k.startswith("confusion") and k != "cases":
+            worse = new_f[k] > old_f[k] * 1.2 if "latency" in k or "false_alarm" in k else new_f[k] < old_f[k] - 1e-9
+            out.append((k, old_f[k], new_f[k], worse))
+    return out
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0

@@ -1,0 +1,388 @@
+"""The persistent hybrid index: FAISS vectors + BM25 + chunk store + manifest, built incrementally
+and swapped in atomically (index/CURRENT names the live version folder)."""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import Chunk, Chunker
+from .documents import Document, LoadReport, load_corpus
+from .embedding import Embedder
+from .errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from .settings import Settings
+from .text import analyze, words
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+CURRENT = "CURRENT"
+FILES = ("manifest.json", "chunks.jsonl", "embeddings.npy", "vectors.faiss")
+BUILD_HINT = "Run `assistant index --full` to rebuild it."
+
+
+def doc_hash(doc: Document) -> str:
+    """Content hash of a document: its text, title and metadata."""
+    payload = json.dumps([doc.title, doc.text, doc.metadata], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def chunk_params(settings: Settings) -> dict:
+    return {"max_tokens": settings.max_tokens, "overlap_sentences": settings.overlap_sentences, "chunker": 1}
+
+
+def _chunk_to_json(c: Chunk) -> dict:
+    return {"id": c.id, "source": c.source, "title": c.title, "headings": list(c.headings), "text": c.text,
+            "start": c.start, "end": c.end, "context": c.context, "n_tokens": c.n_tokens, "metadata": c.metadata}
+
+
+def _chunk_from_json(d: dict) -> Chunk:
+    return Chunk(**{**d, "headings": tuple(d["headings"])})
+
+
+class BM25:
+    """Okapi BM25 over the analyzer's tokens, backed by bm25s's sparse score matrix."""
+
+    def __init__(self, model):
+        self.model = model
+
+    @classmethod
+    def build(cls, token_lists: list[list[str]]) -> "BM25":
+        import bm25s
+
+        model = bm25s.BM25()
+        model.index([toks or [""] for toks in token_lists] or [[""]], show_progress=False)
+        return cls(model)
+
+    def save(self, folder: Path) -> None:
+        self.model.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> "BM25":
+        import bm25s
+
+        return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0))
+
+    def knows(self, token: str) -> bool:
+        return token in self.model.vocab_dict
+
+    def scores(self, tokens: list[str]) -> np.ndarray:
+        ids = self.model.get_tokens_ids(tokens)
+        n = int(self.model.scores["num_docs"])
+        if not ids:
+            return np.zeros(n, dtype=np.float32)
+        return self.model.get_scores_from_ids(ids)
+
+
+def vocabulary(texts: list[str]) -> list[str]:
+    """Distinct lowercase words of the corpus, for spelling correction at question time."""
+    out: set[str] = set()
+    for t in texts:
+        out.update(w for w in words(t) if w.isalpha() and len(w) > 1)
+    return sorted(out)
+
+
+def _faiss_index(vectors: np.ndarray, kind: str, auto_threshold: int):
+    import faiss
+
+    dim = vectors.shape[1]
+    if kind == "auto":
+        kind = "hnsw" if len(vectors) >= auto_threshold else "flat"
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(vectors)
+    return index, kind
+
+
+@dataclass
+class Index:
+    """A loaded index version: chunks, their vectors, FAISS and BM25 over them."""
+
+    folder: Path
+    manifest: dict
+    chunks: list[Chunk]
+    embeddings: np.ndarray
+    faiss_index: object
+    bm25: BM25
+    vocabulary: list[str] = field(default_factory=list)
+    _by_id: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def dense_search(self, vec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk positions, cosine scores), best first."""
+        k = min(k, len(self.chunks))
+        if k == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        scores, ids = self.faiss_index.search(vec.reshape(1, -1).astype(np.float32), k)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def bm25_search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk positions, BM25 scores), best first, zero-score chunks left out."""
+        scores = self.bm25.scores(tokens)
+        k = min(k, len(scores))
+        if k == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > 0]
+        return top, scores[top]
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        if not self._by_id:
+            self._by_id = {c.id: c for c in self.chunks}
+        return self._by_id[chunk_id]
+
+
+def _current_folder(index_dir: Path) -> Path:
+    pointer = index_dir / CURRENT
+    if not pointer.is_file():
+        raise IndexMissingError(f"No index at {index_dir}/. Run `assistant index` first.")
+    name = pointer.read_text(encoding="utf-8").strip()
+    folder = index_dir / name
+    if not name or "/" in name or not folder.is_dir():
+        raise IndexCorruptError(f"{pointer} names a missing version {name!r}. {BUILD_HINT}")
+    return folder
+
+
+def read_manifest(index_dir: str | Path) -> dict:
+    """The manifest of the live index version."""
+    folder = _current_folder(Path(index_dir))
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IndexCorruptError(f"Cannot read {folder}/manifest.json ({exc}). {BUILD_HINT}") from None
+
+
+def check_compatible(manifest: dict, model_id: str, where: str) -> None:
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise IndexMismatchError(
+            f"The index at {where} has schema version {manifest.get('schema_version')}, this program "
+            f"reads version {SCHEMA_VERSION}. {BUILD_HINT}"
+        )
+    if manifest.get("model", {}).get("id") != model_id:
+        raise IndexMismatchError(
+            f"The index at {where} was built with embedding model {manifest.get('model', {}).get('id')!r}, "
+            f"but the settings ask for {model_id!r}; vectors of two models cannot be mixed. {BUILD_HINT}"
+        )
+
+
+def load_index(index_dir: str | Path, model_id: str | None = None) -> Index:
+    """Load the live index version; fail with a message naming the fix when it is missing or unusable."""
+    index_dir = Path(index_dir)
+    folder = _current_folder(index_dir)
+    manifest = read_manifest(index_dir)
+    if model_id is not None:
+        check_compatible(manifest, model_id, f"{index_dir}/")
+    try:
+        import faiss
+
+        chunks = [_chunk_from_json(json.loads(line)) for line in
+                  (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
+        embeddings = np.load(folder / "embeddings.npy", allow_pickle=False)
+        vectors = faiss.read_index(str(folder / "vectors.faiss"))
+        bm25 = BM25.load(folder / "bm25")
+        vocab = (folder / "vocabulary.txt").read_text(encoding="utf-8").split()
+    except Exception as exc:  # any unreadable part means the version is unusable
+        raise IndexCorruptError(f"The index at {index_dir}/ is damaged ({type(exc).__name__}: {exc}). {BUILD_HINT}") from None
+    n = manifest.get("counts", {}).get("chunks")
+    if not (len(chunks) == len(embeddings) == vectors.ntotal == n):
+        raise IndexCorruptError(
+            f"The index at {index_dir}/ is inconsistent: {len(chunks)} chunks, {len(embeddings)} embeddings, "
+            f"{vectors.ntotal} vectors, manifest says {n}. {BUILD_HINT}"
+        )
+    return Index(folder, manifest, chunks, embeddings, vectors, bm25, vocab)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did, for the one-line summary."""
+
+    documents: int
+    chunks: int
+    new: int
+    changed: int
+    removed: int
+    embedded: int
+    seconds: float
+    embed_seconds: float
+    written: bool
+    folder: str
+    load: LoadReport | None = None
+
+    def summary(self) -> str:
+        rate = self.embedded / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.documents} documents, {self.chunks} chunks ({self.new} new, {self.changed} changed, "
+            f"{self.removed} removed; {self.embedded} chunks embedded) in {self.seconds:.1f} s, "
+            f"{rate:.0f} chunks/s" + ("" if self.written else "; index already up to date")
+        )
+
+
+def _previous(index_dir: Path, model_id: str, params: dict) -> tuple[dict, dict[str, list[Chunk]], np.ndarray] | None:
+    """The live version's manifest, chunks by document and embeddings, if reusable."""
+    try:
+        prev = load_index(index_dir, model_id)
+    except (IndexMissingError, IndexMismatchError, IndexCorruptError):
+        return None
+    if prev.manifest.get("chunking") != params:
+        return None
+    by_doc: dict[str, list[tuple[int, Chunk]]] = {}
+    for i, c in enumerate(prev.chunks):
+        by_doc.setdefault(c.source, []).append((i, c))
+    return prev.manifest, by_doc, prev.embeddings
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, write: Callable[[object], None], mode: str = "w") -> None:
+    with open(path, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def build_index(
+    settings: Settings,
+    embedder: Embedder,
+    corpus_dir: str | Path | None = None,
+    index_dir: str | Path | None = None,
+    full: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    documents: list[Document] | None = None,
+) -> BuildReport:
+    """Build or update the index; only new or changed documents are embedded. The new version is
+    written to a fresh folder and made live by an atomic rename of the CURRENT pointer."""
+    import faiss
+
+    t0 = time.perf_counter()
+    corpus_dir = Path(corpus_dir or settings.corpus_dir)
+    index_dir = Path(index_dir or settings.index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(index_dir / ".lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise IndexBusyError(f"Another build is updating {index_dir}/; wait for it to finish.") from None
+    try:
+        load = None
+        if documents is None:
+            load = load_corpus(corpus_dir, skip_stale=settings.skip_stale)
+            documents = load.documents
+        params = chunk_params(settings)
+        prev = None if full else _previous(index_dir, embedder.model_id, params)
+        prev_hashes = prev[0]["documents"] if prev else {}
+        hashes = {d.id: doc_hash(d) for d in documents}
+        new = [d for d in documents if d.id not in prev_hashes]
+        changed = [d for d in documents if d.id in prev_hashes and prev_hashes[d.id] != hashes[d.id]]
+        removed = [i for i in prev_hashes if i not in hashes]
+        if prev and not new and not changed and not removed and prev[0].get("index_type_requested") == settings.index_type:
+            return BuildReport(len(documents), prev[0]["counts"]["chunks"], 0, 0, 0, 0,
+                               time.perf_counter() - t0, 0.0, False, str(_current_folder(index_dir)), load)
+
+        chunker = Chunker(embedder.count_tokens, settings.max_tokens, settings.overlap_sentences)
+        todo = {d.id for d in new + changed} if prev else set(hashes)
+        fresh: dict[str, list[Chunk]] = {d.id: chunker.chunk(d) for d in documents if d.id in todo}
+        to_embed = [c for d in documents if d.id in fresh for c in fresh[d.id]]
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, len(to_embed))
+
+        t_embed = time.perf_counter()
+        new_vecs = embedder.encode([c.embed_text for c in to_embed], progress=tick,
+                                   lengths=[c.n_tokens for c in to_embed])
+        embed_seconds = time.perf_counter() - t_embed
+        new_pos = {c.id: i for i, c in enumerate(to_embed)}
+
+        chunks: list[Chunk] = []
+        rows: list[np.ndarray] = []
+        for d in documents:
+            if d.id in fresh:
+                chunks += fresh[d.id]
+                rows.append(new_vecs[[new_pos[c.id] for c in fresh[d.id]]])
+            else:
+                old = prev[1].get(d.id, [])
+                chunks += [c for _, c in old]
+                rows.append(prev[2][[i for i, _ in old]])
+        dim = embedder.dim
+        vectors = np.ascontiguousarray(np.vstack(rows) if rows else np.zeros((0, dim), np.float32), dtype=np.float32)
+        vindex, kind = _faiss_index(vectors, settings.index_type, settings.hnsw_auto_threshold)
+        bm25 = BM25.build([analyze(c.embed_text) for c in chunks])
+
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "model": {"id": embedder.model_id, "dimension": dim, "max_seq_length": embedder.max_seq_length},
+            "chunking": params,
+            "index_type": kind,
+            "index_type_requested": settings.index_type,
+            "documents": hashes,
+            "titles": {d.id: d.title for d in documents},
+            "counts": {"documents": len(documents), "chunks": len(chunks)},
+            "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "corpus": str(corpus_dir),
+        }
+        tmp = index_dir / f".tmp-{uuid.uuid4().hex[:12]}"
+        tmp.mkdir()
+        try:
+            _write_file(tmp / "chunks.jsonl", lambda fh: fh.writelines(
+                json.dumps(_chunk_to_json(c), ensure_ascii=False) + "\n" for c in chunks))
+            _write_file(tmp / "embeddings.npy", lambda fh: np.save(fh, vectors, allow_pickle=False), "wb")
+            faiss.write_index(vindex, str(tmp / "vectors.faiss"))
+            bm25.save(tmp / "bm25")
+            _write_file(tmp / "vocabulary.txt", lambda fh: fh.write("\n".join(vocabulary([c.embed_text for c in chunks]))))
+            _write_file(tmp / "manifest.json", lambda fh: json.dump(manifest, fh, indent=1, ensure_ascii=False))
+            for p in list(tmp.rglob("*")):
+                if p.is_file():
+                    with open(p, "rb") as fh:
+                        os.fsync(fh.fileno())
+            version = "v-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+            os.rename(tmp, index_dir / version)
+            _write_file(index_dir / f"{CURRENT}.tmp", lambda fh: fh.write(version + "\n"))
+            os.replace(index_dir / f"{CURRENT}.tmp", index_dir / CURRENT)
+            _fsync_dir(index_dir)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        _remove_old_versions(index_dir, keep=version)
+        return BuildReport(len(documents), len(chunks), len(new) if prev else len(documents),
+                           len(changed), len(removed), len(to_embed), time.perf_counter() - t0,
+                           embed_seconds, True, str(index_dir / version), load)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def _remove_old_versions(index_dir: Path, keep: str) -> None:
+    """Old versions and leftovers of interrupted builds; a process that loaded one keeps its memory copy."""
+    for p in index_dir.iterdir():
+        if p.is_dir() and p.name != keep and (p.name.startswith("v-") or p.name.startswith(".tmp-")):
+            shutil.rmtree(p, ignore_errors=True)

@@ -1,0 +1,164 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 fused by reciprocal rank, duplicates removed; plus the
+lexical signals (spelling, lay words, coverage) used to decide whether the sources cover a question."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from .embedding import Embedder
+from .followup import content_words
+from .index import Index
+from .text import analyze, fold, stem, words
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage with its fused score and the scores of each retriever."""
+
+    source: str
+    chunk_id: str
+    title: str
+    section: str
+    text: str
+    score: float
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+class Lexicon:
+    """The corpus's words: spelling correction (one edit), lay-word expansion and coverage."""
+
+    def __init__(self, index: Index, synonyms: dict[str, str]):
+        self.index = index
+        self.vocab: set[str] = set(index.vocabulary)
+        self.synonyms = {k.lower(): v for k, v in synonyms.items()}
+        self._phrases = sorted(self.synonyms, key=len, reverse=True)
+        self._deletes: dict[str, str] | None = None
+        indptr = np.asarray(index.bm25.model.scores["indptr"])
+        self._df = np.diff(indptr)
+        self._n = max(1, int(index.bm25.model.scores["num_docs"]))
+
+    def _delete_map(self) -> dict[str, str]:
+        if self._deletes is None:
+            deletes: dict[str, str] = {}
+            for w in sorted(self.vocab):
+                if len(w) >= 5:
+                    deletes.setdefault(w, w)
+                    for i in range(len(w)):
+                        deletes.setdefault(w[:i] + w[i + 1 :], w)
+            self._deletes = deletes
+        return self._deletes
+
+    def correct(self, word: str) -> str:
+        """The corpus word one edit away from an unknown word (5+ letters), else the word."""
+        if len(word) < 5 or word in self.vocab or not self.vocab:
+            return word
+        d = self._delete_map()
+        if word in d:
+            return d[word]
+        for i in range(len(word)):
+            cand = d.get(word[:i] + word[i + 1 :])
+            if cand:
+                return cand
+        return word
+
+    def expand(self, text: str) -> str:
+        """The text plus the corpus words for the lay words and misspellings in it."""
+        low = " " + " ".join(words(text)) + " "
+        extra = [self.synonyms[p] for p in self._phrases if f" {p} " in low]
+        fixed = [c for w in words(text) if (c := self.correct(w)) != w]
+        return " ".join([text] + extra + fixed)
+
+    def known(self, token: str) -> bool:
+        return self.index.bm25.knows(token)
+
+    def coverage(self, question: str) -> tuple[float, list[str]]:
+        """Share of the question's topic words that the corpus mentions (directly, misspelt, or
+        through a lay-word synonym), and the words it does not."""
+        cws = content_words(question)
+        if not cws:
+            return 1.0, []
+        low = " " + " ".join(words(question)) + " "
+        missing = []
+        for w in cws:
+            candidates = [w, self.correct(w)]
+            candidates += [s for p in self._phrases if f" {w} " in f" {p} " and f" {p} " in low for s in words(self.synonyms[p])]
+            if not any(self.known(stem(c)) for c in candidates):
+                missing.append(w)
+        return 1 - len(missing) / len(cws), missing
+
+    def idf(self, tokens: list[str]) -> dict[str, float]:
+        vocab = self.index.bm25.model.vocab_dict
+        out = {}
+        for t in tokens:
+            i = vocab.get(t)
+            df = int(self._df[i]) if i is not None and i < len(self._df) else 0
+            out[t] = float(np.log(1 + (self._n - df + 0.5) / (df + 0.5)))
+        return out
+
+
+def _rank_lists(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, pool: int,
+                mode: str, vec: np.ndarray | None):
+    dense = bm25 = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+    if mode in ("hybrid", "dense"):
+        dense = index.dense_search(vec if vec is not None else embedder.encode_query(query), pool)
+    if mode in ("hybrid", "bm25"):
+        bm25 = index.bm25_search(analyze(lexicon.expand(query)), pool)
+    return dense, bm25
+
+
+def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, k: int = 5, pool: int = 50,
+           mode: str = "hybrid", rrf_k: int = 60, vec: np.ndarray | None = None) -> list[Hit]:
+    """Ranked passages for a query, best first; near-identical passages appear once."""
+    (d_ids, d_sc), (b_ids, b_sc) = _rank_lists(index, embedder, lexicon, query, max(pool, k), mode, vec)
+    fused: Counter = Counter()
+    info: dict[int, dict] = {}
+    for rank, (i, s) in enumerate(zip(d_ids.tolist(), d_sc.tolist()), 1):
+        fused[i] += 1.0 / (rrf_k + rank) if mode == "hybrid" else s
+        info.setdefault(i, {})["dense"] = (s, rank)
+    for rank, (i, s) in enumerate(zip(b_ids.tolist(), b_sc.tolist()), 1):
+        fused[i] += 1.0 / (rrf_k + rank) if mode == "hybrid" else s
+        info.setdefault(i, {})["bm25"] = (s, rank)
+    hits: list[Hit] = []
+    seen: set[str] = set()
+    for i, score in sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])):
+        c = index.chunks[i]
+        key = fold(c.text)
+        if key in seen:
+            continue
+        seen.add(key)
+        d, b = info[i].get("dense"), info[i].get("bm25")
+        hits.append(Hit(
+            source=c.source, chunk_id=c.id, title=c.title, section=c.section, text=c.text, score=float(score),
+            dense_score=None if d is None else float(d[0]), bm25_score=None if b is None else float(b[0]),
+            dense_rank=None if d is None else d[1], bm25_rank=None if b is None else b[1], metadata=c.metadata,
+        ))
+        if len(hits) >= k:
+            break
+    return hits
+
+
+class AssistantRetriever(BaseRetriever):
+    """The hybrid retriever behind langchain-core's interface, for use in LangChain chains."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    assistant: Any
+    k: int = 5
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
+        return [
+            LCDocument(page_content=h.text, id=h.chunk_id, metadata={
+                "source": h.source, "chunk_id": h.chunk_id, "title": h.title, "section": h.section,
+                "score": h.score, **h.metadata})
+            for h in self.assistant.retrieve(query, k=self.k)
+        ]

