@@ -61,7 +61,8 @@ class Assistant:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        self.lexicon = Lexicon(index, prompts.toml(settings.prompts_dir, "synonyms.toml").get("terms", {}))
+        self.lexicon = Lexicon(index, prompts.toml(settings.prompts_dir, "synonyms.toml").get("terms", {}),
+                              prompts.toml(settings.prompts_dir, "coverage.toml"))
         self.triager = Triager(settings.prompts_dir, settings.emergency_semantic_threshold)
         self._chat_model = chat_model
         self._texts = {name: prompts.text(settings.prompts_dir, f"{name}.md") for name in (

@@ -38,12 +38,16 @@ class Hit:
 class Lexicon:
     """The corpus's words: spelling correction (one edit), lay-word expansion and coverage."""
 
-    def __init__(self, index: Index, synonyms: dict[str, str]):
+    def __init__(self, index: Index, synonyms: dict[str, str], coverage: dict | None = None):
+        coverage = coverage or {}
+        self.always_specific = frozenset(coverage.get("always_specific", []))
+        self.generic_zipf = float(coverage.get("generic_zipf", 5.6))
         self.index = index
         self.vocab: set[str] = set(index.vocabulary)
-        self.synonyms = {k.lower(): v for k, v in synonyms.items()}
+        self.synonyms = {" ".join(stem(w) for w in words(k)): v for k, v in synonyms.items()}
         self._phrases = sorted(self.synonyms, key=len, reverse=True)
         self._deletes: dict[str, str] | None = None
+        self._prefix_set: frozenset[str] | None = None
         indptr = np.asarray(index.bm25.model.scores["indptr"])
         self._df = np.diff(indptr)
         self._n = max(1, int(index.bm25.model.scores["num_docs"]))
@@ -74,28 +78,55 @@ class Lexicon:
 
     def expand(self, text: str) -> str:
         """The text plus the corpus words for the lay words and misspellings in it."""
-        low = " " + " ".join(words(text)) + " "
+        low = " " + " ".join(stem(w) for w in words(text)) + " "
         extra = [self.synonyms[p] for p in self._phrases if f" {p} " in low]
         fixed = [c for w in words(text) if (c := self.correct(w)) != w]
         return " ".join([text] + extra + fixed)
 
     def known(self, token: str) -> bool:
-        return self.index.bm25.knows(token)
+        """The corpus has this stem, or (for long stems) one sharing its first six letters."""
+        if self.index.bm25.knows(token):
+            return True
+        return len(token) >= 6 and token[:6] in self._prefixes
+
+    @property
+    def _prefixes(self) -> frozenset[str]:
+        if self._prefix_set is None:
+            self._prefix_set = frozenset(t[:6] for t in self.index.bm25.model.vocab_dict if len(t) >= 6)
+        return self._prefix_set
+
+    def salience(self, word: str) -> float:
+        """How much a question word says about the topic: 0 for very common English words, up to 1
+        for rare ones and for the clinic's always-specific words."""
+        if word in self.always_specific:
+            return 1.0
+        from wordfreq import zipf_frequency
+
+        zipf = zipf_frequency(word, "en")
+        if zipf >= self.generic_zipf:
+            return 0.0
+        if zipf == 0.0:
+            return 0.2  # not an English word and not in the corpus: most often a misspelling
+        return float(min(1.0, max(0.15, (self.generic_zipf + 0.4 - zipf) / 2.5)))
 
     def coverage(self, question: str) -> tuple[float, list[str]]:
-        """Share of the question's topic words that the corpus mentions (directly, misspelt, or
-        through a lay-word synonym), and the words it does not."""
-        cws = content_words(question)
-        if not cws:
-            return 1.0, []
-        low = " " + " ".join(words(question)) + " "
+        """Salience-weighted share of the question's topic words that the corpus mentions (directly,
+        misspelt by one letter, or through a lay-word synonym), and the words it does not."""
+        low = " " + " ".join(stem(w) for w in words(question)) + " "
+        total = covered = 0.0
         missing = []
-        for w in cws:
+        for w in dict.fromkeys(content_words(question)):
             candidates = [w, self.correct(w)]
-            candidates += [s for p in self._phrases if f" {w} " in f" {p} " and f" {p} " in low for s in words(self.synonyms[p])]
-            if not any(self.known(stem(c)) for c in candidates):
+            candidates += [s for p in self._phrases if f" {stem(w)} " in f" {p} " and f" {p} " in low
+                           for s in words(self.synonyms[p])]
+            known = any(self.known(stem(c)) for c in candidates)
+            weight = self.salience(w) if not known or w in self.always_specific else max(self.salience(w), 0.3)
+            total += weight
+            if known:
+                covered += weight
+            elif weight > 0:
                 missing.append(w)
-        return 1 - len(missing) / len(cws), missing
+        return (covered / total if total else 1.0), missing
 
     def idf(self, tokens: list[str]) -> dict[str, float]:
         vocab = self.index.bm25.model.vocab_dict

@@ -36,8 +36,8 @@ class Settings:
     candidate_pool: int = 50
     top_k: int = 5
     # Abstention thresholds, chosen from score distributions on evals/questions.jsonl.
-    abstain_min_dense: float = 0.25
-    abstain_min_coverage: float = 0.5
+    abstain_min_dense: float = 0.15
+    abstain_min_coverage: float = 0.66
     emergency_semantic_threshold: float = 0.80
     answer_words: int = 120
     max_question_chars: int = 2000

@@ -22,7 +22,7 @@ STOPWORDS = frozenset(
     some such than that the their theirs them then there these they this those to too us was we were
     what when where which who whom why will with would you your yours yourself am any also about after
     again all just more most other over own same very s t don get got im ive id dont let tell know
-    much many one""".split()
+    much many one isn aren wasn weren doesn didn won wouldn shouldn couldn hasn haven ll re ve wat wut u ur pls plz thx tho isnt arent wasnt dont doesnt didnt cant wont wouldnt shouldnt couldnt kinda sorta gonna wanna""".split()
 )
 
 

@@ -57,6 +57,12 @@ def _close(a: str, b: str, limit: int) -> bool:
     return prev[-1] <= limit
 
 
+def _is_english(word: str) -> bool:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en") >= 3.0
+
+
 class Triager:
     """Applies the rules in prompts/triage.toml, plus a semantic net for emergencies."""
 
@@ -67,6 +73,7 @@ class Triager:
         self.emergency = [self._rule(r, flags) for r in data["emergency"]["rules"]]
         self.advice = [self._rule(r, flags) for r in data["advice"]["rules"]]
         self.greeting = tuple(re.compile(p, flags) for p in data["greeting"]["patterns"])
+        self.greeting_words = frozenset(data["greeting"].get("words", []))
         self.exemplars = tuple(data["emergency"].get("exemplars", []))
         self.semantic_threshold = semantic_threshold
         self._exemplar_vecs: np.ndarray | None = None
@@ -77,8 +84,9 @@ class Triager:
 
     @lru_cache(maxsize=4096)
     def correct(self, word: str) -> str:
-        """The emergency keyword a misspelt word stands for, or the word itself."""
-        if len(word) < 4 or word in self.keywords:
+        """The emergency keyword a misspelt word stands for, or the word itself (real English
+        words such as "checking" are never "corrected" into "choking")."""
+        if len(word) < 4 or word in self.keywords or _is_english(word):
             return word
         limit = 1 if len(word) < 7 else 2
         for kw in self.keywords:
@@ -114,6 +122,7 @@ class Triager:
                 m = pat.search(plain)
                 if m:
                     return Triage(ADVICE, rule.name, m.group(0).strip())
-        if not plain or any(p.search(plain) for p in self.greeting):
+        squeezed = re.sub(r"(\w)\1{2,}", r"\1", plain)  # "hiii" -> "hi", "hellooo" -> "hello"
+        if not plain or set(squeezed.split()) <= self.greeting_words or any(p.search(squeezed) for p in self.greeting):
             return Triage(GREETING, "greeting", plain)
         return Triage(QUESTION)

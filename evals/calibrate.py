@@ -1,0 +1,63 @@
+"""Pick the abstention thresholds from score distributions on the tuning set (never the held-out set).
+
+Usage: python evals/calibrate.py [evals/questions.jsonl] [--index index]
+Prints the distributions of the two signals (top dense cosine, salience-weighted coverage) for
+answerable and out-of-scope questions, and the threshold pair that maximises the smaller of the
+two routing accuracies (ties: the larger sum), over a grid.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+
+import numpy as np
+
+from assistant import Assistant
+from assistant.evaluate import load_cases
+from assistant.followup import condense
+
+
+def signals(bot: Assistant, cases: list[dict]) -> list[tuple[str, float, float]]:
+    out = []
+    for c in cases:
+        if c["kind"] not in ("answerable", "out_of_scope"):
+            continue
+        q = condense(c["question"], c.get("history") or [])
+        vec = bot.embedder.encode_query(q)
+        top = float(bot.index.dense_search(vec, 1)[1][0])
+        cov, _ = bot.lexicon.coverage(q)
+        out.append((c["kind"], top, cov))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("questions", nargs="*", default=["evals/questions.jsonl", "evals/triage_tuning.jsonl"])
+    ap.add_argument("--index", default="index")
+    args = ap.parse_args()
+    bot = Assistant.load(args.index)
+    rows = signals(bot, [c for path in args.questions for c in load_cases(path)])
+    for kind in ("answerable", "out_of_scope"):
+        d = np.array([r[1] for r in rows if r[0] == kind])
+        c = np.array([r[2] for r in rows if r[0] == kind])
+        q = [0, 0.05, 0.25, 0.5, 0.75, 0.95, 1]
+        print(f"{kind:13s} n={len(d):3d} dense quantiles {np.round(np.quantile(d, q), 3).tolist()}")
+        print(f"{'':13s}       coverage quantiles {np.round(np.quantile(c, q), 3).tolist()}")
+    best = None
+    for td, tc in itertools.product(np.arange(0.0, 0.5, 0.01), np.arange(0.0, 1.0, 0.02)):
+        ans = [r for r in rows if r[0] == "answerable"]
+        oos = [r for r in rows if r[0] == "out_of_scope"]
+        a = np.mean([r[1] >= td and r[2] >= tc for r in ans])
+        o = np.mean([not (r[1] >= td and r[2] >= tc) for r in oos])
+        key = (min(a, o), a + o, -td, -tc)
+        if best is None or key > best[0]:
+            best = (key, td, tc, a, o)
+    _, td, tc, a, o = best
+    # The dense floor only screens off-topic questions; put it well below every answerable case.
+    td = max(td, 0.5 * float(np.quantile([r[1] for r in rows if r[0] == "answerable"], 0.05)))
+    print(f"best: abstain_min_dense={td:.2f} abstain_min_coverage={tc:.2f} "
+          f"-> answerable answered {a:.3f}, out-of-scope abstained {o:.3f}")
+
+
+if __name__ == "__main__":
+    main()
