@@ -1,6 +1,7 @@
 """The Assistant: triage -> condense follow-up -> hybrid retrieve -> abstain? -> compose -> framing."""
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -177,7 +178,7 @@ class Assistant:
         top_dense = float(d_scores[0]) if len(d_scores) else 0.0
         t = lap("retrieve", t)
         ok, signals = self.covered(standalone, hits, top_dense)
-        rewritten = f"_Answering: “{standalone}”_\n\n" if standalone != q else ""
+        rewritten = f"_Answering: “{html.escape(standalone, quote=False)}”_\n\n" if standalone != q else ""
         common = base | {"standalone_question": standalone, "retrieved": hits, "signals": signals}
 
         if tri.route == ADVICE:

@@ -43,7 +43,7 @@ class Settings:
     max_question_chars: int = 2000
     history_turns: int = 6
     emergency_number: str = "911"
-    crisis_line: str = "988 (Suicide & Crisis Lifeline, call or text)"
+    crisis_line: str = "Suicide & Crisis Lifeline (call or text 988)"
     clinic_contact: str = "your clinic's front desk"
     llm_model: str = ""
     llm_base_url: str = ""
