@@ -178,6 +178,18 @@ class Chunker:
             s = e
         return out
 
+    def _fit_context(self, context: str) -> str:
+        """A title and heading path may use at most half the budget: keep the deepest headings,
+        then cut words, so the passage itself always has room."""
+        limit = self.max_tokens // 2
+        parts = context.split(" > ")
+        while len(parts) > 1 and self.count([" > ".join(parts)])[0] > limit:
+            parts = parts[1:] if len(parts) > 2 else parts[-1:]
+        words_ = " > ".join(parts).split()
+        while len(words_) > 1 and self.count([" ".join(words_)])[0] > limit:
+            words_ = words_[:-1]
+        return " ".join(words_)
+
     def chunk(self, doc: Document) -> list[Chunk]:
         """The chunks of one document, in reading order."""
         text = doc.text
@@ -190,6 +202,7 @@ class Chunker:
         for sec in sections:
             heads = tuple(h for h in sec.headings if h != doc.title)
             contexts.append(" > ".join((doc.title,) + heads))
+        contexts = [self._fit_context(c) for c in contexts]
         ctx_tokens = self.count(contexts)  # includes the special tokens of the whole embedded text
         chunks: list[Chunk] = []
         for sec, ctx, ctx_n in zip(sections, contexts, ctx_tokens):
@@ -205,7 +218,6 @@ class Chunker:
 
     def _pack(self, text: str, units: list[_Unit], budget: int):
         """Yield (start, end, intro text carried into the context) for each chunk of a section."""
-        budget = max(budget, 8)
         flat: list[_Unit] = []
         for u in units:
             flat += [u] if u.tokens <= budget else self._split_long(text, u, budget)
@@ -218,7 +230,7 @@ class Chunker:
             if not intro_in_chunk and first.intro[1] > first.intro[0]:
                 extra = text[first.intro[0] : first.intro[1]]
                 extra_n = self._inner([extra])[0] + 1
-                if extra_n < budget // 2:
+                if extra_n < budget // 2 and first.tokens + extra_n <= budget:
                     room -= extra_n
                 else:
                     extra = ""

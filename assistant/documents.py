@@ -17,6 +17,7 @@ SUPPORTED = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".jsonl")
 REVIEW_KEYS = ("url", "reviewed_by", "reviewed_on", "review_due")
 _FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
+_REVIEW_LABEL = re.compile(r"^\s*(?:medically\s+)?reviewed\s+by\s*:?\s*$|^\s*last\s+(?:updated|reviewed)\s*:?\s*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,8 @@ def plain_to_markdown(text: str) -> str:
         if _looks_like_heading(line) and nxt and not _looks_like_heading(nxt):
             out.append(("## " if seen_title else "# ") + line.strip())
             seen_title = True
-        elif re.match(r"^\s*[^\s:]{1,30}(?:\s[^\s:]+){0,3}:\s*$", line) and not nxt:
-            continue  # a dangling label such as "Medically Reviewed By:" with nothing under it
+        elif _REVIEW_LABEL.match(line) or (re.match(r"^\s*[^\s:]{1,30}(?:\s[^\s:]+){0,3}:\s*$", line) and not nxt):
+            continue  # an empty label such as "Medically Reviewed By:" (the page left the name out)
         else:
             out.append(line)
     return "\n".join(out)
@@ -101,17 +102,26 @@ def _html_to_markdown(raw: str) -> tuple[str, dict]:
             meta[name] = tag.get("content", "")
     if soup.title and soup.title.string:
         meta.setdefault("title", soup.title.string.strip())
-    for bad in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template"]):
+    for bad in soup(["script", "style", "noscript", "nav", "aside", "form", "template", "iframe", "svg"]):
         bad.decompose()
+    for bad in soup(["header", "footer"]):
+        if bad.find_parent(["article", "main"]) is None or bad.name == "footer":
+            bad.decompose()  # site chrome; an article's own header (its title) stays
     root = soup.find("main") or soup.find("article") or soup.body or soup
     lines: list[str] = []
-    for el in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td"]):
-        if el.find_parent(["li", "p"]) is not None and el.name in ("p", "li"):
+    leaf = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td", "th", "dt", "dd", "figcaption")
+    for el in root.find_all(True):
+        if el.find_parent(leaf) is not None:
+            continue  # its text is read with the enclosing block
+        if el.name in leaf:
+            txt = " ".join(el.get_text(" ", strip=True).split())
+        elif el.name in ("div", "section", "article", "main", "span", "body"):
+            txt = " ".join(" ".join(str(t) for t in el.find_all(string=True, recursive=False)).split())
+        else:
             continue
-        txt = " ".join(el.get_text(" ", strip=True).split())
         if not txt:
             continue
-        if el.name[0] == "h":
+        if el.name[0] == "h" and el.name[1:].isdigit():
             lines += ["", "#" * int(el.name[1]) + " " + txt, ""]
         elif el.name == "li":
             lines.append("- " + txt)
@@ -125,8 +135,9 @@ def _pdf_text(path: Path) -> tuple[str, dict]:
 
     reader = PdfReader(str(path))
     meta = {}
-    if reader.metadata and reader.metadata.title:
-        meta["title"] = str(reader.metadata.title)
+    title = str(reader.metadata.title or "").strip() if reader.metadata else ""
+    if title and title.lower() not in ("untitled", "anonymous", "unknown", "document"):
+        meta["title"] = title
     pages = [(p.extract_text() or "") for p in reader.pages]
     text = "\n\n".join(pages)
     if not text.strip():
@@ -138,10 +149,13 @@ def _title_from(path: Path) -> str:
     return path.stem.replace("_", " ").replace("-", " ").strip().capitalize()
 
 
-def _parse_file(path: Path, rel: str) -> list[Document]:
+def _parse_file(path: Path, rel: str, skipped: list[tuple[str, str]]) -> list[Document]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        return _parse_jsonl(path, rel)
+        docs = _parse_jsonl(path, rel, skipped)
+        if not docs:
+            raise ValueError("no usable records")
+        return docs
     if suffix == ".pdf":
         body, meta = _pdf_text(path)
     else:
@@ -159,7 +173,7 @@ def _parse_file(path: Path, rel: str) -> list[Document]:
     return [Document(id=rel, title=title, text=body + "\n", metadata=meta)]
 
 
-def _parse_jsonl(path: Path, rel: str) -> list[Document]:
+def _parse_jsonl(path: Path, rel: str, skipped: list[tuple[str, str]]) -> list[Document]:
     docs = []
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -168,10 +182,11 @@ def _parse_jsonl(path: Path, rel: str) -> list[Document]:
             try:
                 rec = json.loads(line)
                 rid, text = str(rec["id"]), clean(str(rec["text"])).strip()
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                log.warning("%s line %d skipped: %s", rel, n, exc)
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+                skipped.append((f"{rel}:{n}", f"bad record: {type(exc).__name__}: {exc}"))
                 continue
             if not text:
+                skipped.append((f"{rel}:{n}", "empty text"))
                 continue
             meta = {k: str(v) for k, v in rec.items() if k not in ("id", "title", "text") and v is not None}
             title = clean(str(rec.get("title") or rid)).strip()
@@ -207,7 +222,7 @@ def load_corpus(corpus_dir: str | Path, skip_stale: bool = True, today: dt.date 
             skipped.append((rel, f"unsupported file type {path.suffix or '(none)'}"))
             continue
         try:
-            parsed = _parse_file(path, rel)
+            parsed = _parse_file(path, rel, skipped)
         except Exception as exc:  # any unreadable file is skipped and named, never fatal
             skipped.append((rel, f"{type(exc).__name__}: {exc}"))
             continue

@@ -20,7 +20,7 @@ import numpy as np
 from .chunking import Chunk, Chunker
 from .documents import Document, LoadReport, load_corpus
 from .embedding import Embedder
-from .errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from .errors import CorpusError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from .settings import Settings
 from .text import analyze, words
 
@@ -294,6 +294,11 @@ def build_index(
         if documents is None:
             load = load_corpus(corpus_dir, skip_stale=settings.skip_stale)
             documents = load.documents
+        if not documents:
+            raise CorpusError(
+                f"No usable documents in {corpus_dir}/ (see the skipped files above); the previous index "
+                "is kept. Add .md, .txt, .html, .pdf or .jsonl files and run `assistant index` again."
+            )
         params = chunk_params(settings)
         prev = None if full else _previous(index_dir, embedder.model_id, params)
         prev_hashes = prev[0]["documents"] if prev else {}
@@ -352,6 +357,8 @@ def build_index(
         }
         tmp = index_dir / f".tmp-{uuid.uuid4().hex[:12]}"
         tmp.mkdir()
+        version = "v-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        live = False
         try:
             _write_file(tmp / "chunks.jsonl", lambda fh: fh.writelines(
                 json.dumps(_chunk_to_json(c), ensure_ascii=False) + "\n" for c in chunks))
@@ -364,14 +371,16 @@ def build_index(
                 if p.is_file():
                     with open(p, "rb") as fh:
                         os.fsync(fh.fileno())
-            version = "v-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
             os.rename(tmp, index_dir / version)
             _write_file(index_dir / f"{CURRENT}.tmp", lambda fh: fh.write(version + "\n"))
             os.replace(index_dir / f"{CURRENT}.tmp", index_dir / CURRENT)
+            live = True
             _fsync_dir(index_dir)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+            if not live and (index_dir / version).exists():
+                shutil.rmtree(index_dir / version, ignore_errors=True)
         _remove_old_versions(index_dir, keep=version)
         return BuildReport(len(documents), len(chunks), len(new) if prev else len(documents),
                            len(changed), len(removed), len(to_embed), time.perf_counter() - t0,
