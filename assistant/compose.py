@@ -57,14 +57,14 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
                 overlap[(h_i, s_i)] = sum(idf[t] for t in q.intersection(toks)) / (1 + 0.02 * len(toks))
     if not overlap:
         return []
-    top_passage = [k for k in overlap if k[0] == 0]
-    anchor = max(top_passage or overlap, key=lambda k: (overlap[k], -k[0], -k[1]))
+    # The anchor is the best-matching sentence, its passage's retrieval rank discounting it a little.
+    anchor = max(overlap, key=lambda k: (overlap[k] * (1 - 0.3 * k[0]), -k[0], -k[1]))
     best = overlap[anchor] or 1.0
     score: dict[tuple[int, int], float] = {}
     for (h_i, s_i), ov in overlap.items():
         if h_i == anchor[0]:
             score[(h_i, s_i)] = ov / best + 0.6 / (1 + abs(s_i - anchor[1]))
-        elif ov >= 0.6 * best and ov > 0:
+        elif ov >= 0.45 * best and ov > 0:
             score[(h_i, s_i)] = 0.8 * ov / best / (1 + 0.3 * h_i)
     chosen: dict[tuple[int, int], str] = {}
     used = 0

@@ -66,6 +66,7 @@ class Assistant:
                               prompts.toml(settings.prompts_dir, "coverage.toml"))
         self.triager = Triager(settings.prompts_dir, settings.emergency_semantic_threshold)
         self._chat_model = chat_model
+        self._weights = (settings.dense_weight, settings.bm25_weight)
         self._texts = {name: prompts.text(settings.prompts_dir, f"{name}.md") for name in (
             "framing", "escalation", "escalation_self_harm", "greeting", "abstain", "advice", "advice_injection")}
 
@@ -87,7 +88,7 @@ class Assistant:
         if not query:
             return []
         return search(self.index, self.embedder, self.lexicon, query, k=k, pool=max(self.settings.candidate_pool, k),
-                      mode=mode or self.settings.retrieval_mode, rrf_k=self.settings.rrf_k)
+                      mode=mode or self.settings.retrieval_mode, rrf_k=self.settings.rrf_k, weights=self._weights)
 
     def as_retriever(self, k: int = 5) -> AssistantRetriever:
         """This assistant's hybrid retriever as a langchain-core BaseRetriever."""
@@ -173,7 +174,7 @@ class Assistant:
         t = lap("condense", t)
         vec = embed(standalone)
         hits = search(self.index, self.embedder, self.lexicon, standalone, k=max(s.top_k, 5),
-                      pool=s.candidate_pool, mode=s.retrieval_mode, rrf_k=s.rrf_k, vec=vec)
+                      pool=s.candidate_pool, mode=s.retrieval_mode, rrf_k=s.rrf_k, vec=vec, weights=self._weights)
         d_ids, d_scores = self.index.dense_search(vec, 1)
         top_dense = float(d_scores[0]) if len(d_scores) else 0.0
         t = lap("retrieve", t)

@@ -149,16 +149,17 @@ def _rank_lists(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, 
 
 
 def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, k: int = 5, pool: int = 50,
-           mode: str = "hybrid", rrf_k: int = 60, vec: np.ndarray | None = None) -> list[Hit]:
+           mode: str = "hybrid", rrf_k: int = 60, vec: np.ndarray | None = None,
+           weights: tuple[float, float] = (1.0, 1.0)) -> list[Hit]:
     """Ranked passages for a query, best first; near-identical passages appear once."""
     (d_ids, d_sc), (b_ids, b_sc) = _rank_lists(index, embedder, lexicon, query, max(pool, k), mode, vec)
     fused: Counter = Counter()
     info: dict[int, dict] = {}
     for rank, (i, s) in enumerate(zip(d_ids.tolist(), d_sc.tolist()), 1):
-        fused[i] += 1.0 / (rrf_k + rank) if mode == "hybrid" else s
+        fused[i] += weights[0] / (rrf_k + rank) if mode == "hybrid" else s
         info.setdefault(i, {})["dense"] = (s, rank)
     for rank, (i, s) in enumerate(zip(b_ids.tolist(), b_sc.tolist()), 1):
-        fused[i] += 1.0 / (rrf_k + rank) if mode == "hybrid" else s
+        fused[i] += weights[1] / (rrf_k + rank) if mode == "hybrid" else s
         info.setdefault(i, {})["bm25"] = (s, rank)
     hits: list[Hit] = []
     seen: set[str] = set()

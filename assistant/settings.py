@@ -33,6 +33,9 @@ class Settings:
     skip_stale: bool = True
     retrieval_mode: str = "hybrid"
     rrf_k: int = 60
+    # Reciprocal-rank-fusion weights of the dense and BM25 lists (see evals/retrieval_modes.py).
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
     candidate_pool: int = 50
     top_k: int = 5
     # Abstention thresholds, chosen from score distributions on evals/questions.jsonl.

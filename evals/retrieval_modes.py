@@ -1,0 +1,43 @@
+"""Compare dense, BM25 and hybrid retrieval on the answerable cases of a question set.
+
+Usage: python evals/retrieval_modes.py [evals/questions.jsonl ...] [--index index]
+Prints hit@1, hit@3 and MRR@5 per mode (passage-level, evidence phrases as in the eval harness),
+using each case's standalone (follow-up condensed) question.
+"""
+from __future__ import annotations
+
+import argparse
+
+from assistant import Assistant
+from assistant.evaluate import load_cases, supports
+from assistant.followup import condense
+
+MODES = ("dense", "bm25", "hybrid")
+
+
+def score(bot: Assistant, cases: list[dict], mode: str) -> dict[str, float]:
+    ranks = []
+    for c in cases:
+        hits = bot.retrieve(condense(c["question"], c["history"]), k=5, mode=mode)
+        ranks.append(next((i + 1 for i, h in enumerate(hits) if supports(h.text, c["evidence"])), None))
+    n = len(ranks)
+    return {"hit@1": sum(r == 1 for r in ranks) / n, "hit@3": sum(bool(r and r <= 3) for r in ranks) / n,
+            "mrr@5": sum(1 / r for r in ranks if r) / n}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("questions", nargs="*", default=["evals/questions.jsonl", "evals/triage_tuning.jsonl"])
+    ap.add_argument("--index", default="index")
+    args = ap.parse_args()
+    bot = Assistant.load(args.index)
+    cases = [c for p in args.questions for c in load_cases(p) if c["kind"] == "answerable"]
+    print(f"{len(cases)} answerable cases from {', '.join(args.questions)}")
+    print("| mode | hit@1 | hit@3 | mrr@5 |\n| --- | --- | --- | --- |")
+    for mode in MODES:
+        m = score(bot, cases, mode)
+        print(f"| {mode} | {m['hit@1']:.3f} | {m['hit@3']:.3f} | {m['mrr@5']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
