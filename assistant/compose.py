@@ -9,6 +9,7 @@ from .text import analyze, sentence_spans
 
 _BOILERPLATE = re.compile(r"^(read more|learn more|click here|see also|share this)\b", re.I)
 _LEANS_BACK = re.compile(r"^(this|these|that|those|it|they|such|their|its)\b", re.I)
+_LABEL = re.compile(r"^\W*(?:\w+\W+){0,3}\w+:$")  # "Recovery Considerations:" introduces, says nothing
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 
 
@@ -52,7 +53,7 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
     overlap: dict[tuple[int, int], float] = {}
     for h_i, sents in sentences.items():
         for s_i, sent in enumerate(sents):
-            if not _BOILERPLATE.match(sent):
+            if not _BOILERPLATE.match(sent) and not _LABEL.match(sent):
                 toks = analyze(sent)
                 overlap[(h_i, s_i)] = sum(idf[t] for t in q.intersection(toks)) / (1 + 0.02 * len(toks))
     if not overlap:
@@ -62,7 +63,7 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
     best = overlap[anchor] or 1.0
     score: dict[tuple[int, int], float] = {}
     for (h_i, s_i), ov in overlap.items():
-        if h_i == anchor[0]:
+        if h_i == anchor[0] and (ov > 0 or abs(s_i - anchor[1]) <= 2):
             score[(h_i, s_i)] = ov / best + 0.6 / (1 + abs(s_i - anchor[1]))
         elif ov >= 0.45 * best and ov > 0:
             score[(h_i, s_i)] = 0.8 * ov / best / (1 + 0.3 * h_i)
