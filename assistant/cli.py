@@ -65,7 +65,9 @@ def _print_reply(reply, passages: bool) -> None:
         print("\nTop passages considered:")
         for i, h in enumerate(reply.retrieved, 1):
             snippet = " ".join(h.text.split())[:160]
-            print(f"  {i}. {h.chunk_id}  fused={h.score:.4f} dense={h.dense_score} bm25={h.bm25_score}\n     {snippet}")
+            dense = "-" if h.dense_score is None else f"{h.dense_score:.3f}"
+            bm25 = "-" if h.bm25_score is None else f"{h.bm25_score:.3f}"
+            print(f"  {i}. {h.chunk_id}  fused={h.score:.4f} dense={dense} bm25={bm25}\n     {snippet}")
 
 
 def cmd_ask(args) -> int:
@@ -118,25 +120,118 @@ def _floors(items: list[str]) -> dict[str, float]:
     return floors
 
 
-def cmd_eval(args) -> int:
+def _print_compare(rows: list[tuple[str, float, float, bool]], old_path: str) -> None:
+    """Deltas against an earlier run, regressions marked and summed up at the end."""
+    print(f"\nCompared with {old_path}:")
+    print(f"  {'':9s} {'metric':40s} {'old':>10s} {'new':>10s} {'delta':>9s}")
+    for k, a, b, worse in rows:
+        delta = f"{b - a:+.4f}" if a is not None and b is not None else "new" if a is None else "missing"
+        print(f"  {'REGRESSED' if worse else '':9s} {k:40s} {str(a):>10s} {str(b):>10s} {delta:>9s}")
+    regressed = [k for k, _, _, worse in rows if worse]
+    if regressed:
+        print(f"REGRESSIONS ({len(regressed)}): {', '.join(regressed)}")
+    else:
+        print("No regressions.")
+
+
+def _finish(m: dict, args) -> int:
+    """--compare and --fail-under, shared by both kinds of benchmark."""
     from . import evaluate
 
-    bot = _assistant(args)
-    cases = evaluate.load_cases(args.questions)
-    rows, m = evaluate.run(bot, cases)
-    out = evaluate.write_report(args.out, m, rows, f"Eval of {args.questions}")
-    print(f"{len(rows)} cases -> {out}/report.json, report.md")
-    for k, v in evaluate.flat_metrics(m).items():
-        if not k.startswith("confusion"):
-            print(f"  {k:40s} {v}")
     if args.compare:
         old = json.loads(Path(args.compare).read_text(encoding="utf-8"))
-        for k, a, b, worse in evaluate.compare(m, old):
-            print(f"  {'REGRESSED ' if worse else ''}{k}: {a} -> {b} ({b - a:+.4f})")
+        _print_compare(evaluate.compare(m, old), args.compare)
     bad = evaluate.check_floors(m, _floors(args.fail_under or []))
     for line in bad:
         print(f"FAIL: {line}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def cmd_eval(args) -> int:
+    from . import evaluate
+
+    if bool(args.questions) == bool(args.beir):
+        raise AssistantError("Give either a QUESTIONS.jsonl file or --beir DIR (not both).")
+    if args.compare and not Path(args.compare).is_file():
+        raise AssistantError(f"No earlier report at {args.compare} to compare with; pass a report.json of an earlier run.")
+    if args.beir:
+        return cmd_eval_beir(args)
+    if args.min_grade is not None or args.index_dir:
+        raise AssistantError("--min-grade and --index-dir apply to --beir runs; use --index for a question benchmark.")
+    bot = _assistant(args)
+    cases = evaluate.load_cases(args.questions)
+    rows, m = evaluate.run(bot, cases)
+    out = evaluate.write_report(args.out or "runs/latest", m, rows, f"Eval of {args.questions}",
+                                thresholds=evaluate.abstain_thresholds(bot.settings))
+    print(f"{len(rows)} cases -> {out}/report.json, report.md, {', '.join(evaluate.PLOTS.values())}")
+    for k, v in evaluate.flat_metrics(m).items():
+        if not k.startswith("confusion"):
+            print(f"  {k:40s} {v}")
+    return _finish(m, args)
+
+
+def cmd_eval_beir(args) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from . import beir
+    from .embedding import Embedder
+    from .engine import Assistant
+    from .index import build_index
+
+    if args.index:
+        raise AssistantError("With --beir the index folder is set by --index-dir (default DIR/index).")
+    min_grade = 1 if args.min_grade is None else args.min_grade
+    if min_grade < 1:
+        raise AssistantError(f"--min-grade {min_grade}: grades below 1 mean not relevant; choose 1 or more.")
+    folder = Path(args.beir)
+    if not folder.is_dir():
+        raise AssistantError(f"No BEIR folder at {folder}/ (it should hold corpus.jsonl, queries.jsonl, qrels.tsv).")
+    s = _settings(args)
+    docs, empty = beir.load_corpus_jsonl(folder / "corpus.jsonl")
+    queries = beir.load_queries(folder / "queries.jsonl")
+    qrels = beir.load_qrels(folder / "qrels.tsv")
+    index_dir = Path(args.index_dir) if args.index_dir else folder / "index"
+    print(f"{len(docs)} documents ({len(empty)} with empty text left out), {len(queries)} queries, "
+          f"{sum(map(len, qrels.values()))} judgements; index {index_dir}/")
+    embedder = Embedder(s.model)
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="chunk", desc="embedding", mininterval=5)
+        bar.n = done
+        bar.refresh()
+
+    report = build_index(s, embedder, folder, index_dir, documents=docs, progress=progress)
+    if bar is not None:
+        bar.close()
+    print(report.summary())
+    bot = Assistant.load(index_dir, s, embedder=embedder)
+    known = {d.id for d in docs}
+    t0 = time.perf_counter()
+    qbar = tqdm(total=len(queries), unit="query", desc="retrieving", mininterval=5)
+    rows, m = beir.run(bot, queries, qrels, min_grade=min_grade,
+                       progress=lambda i, n: (setattr(qbar, "total", n), qbar.update(1)))
+    qbar.close()
+    run_info = {
+        "dataset": str(folder), "index_dir": str(index_dir), "min_grade": min_grade, "depth": beir.DEPTH,
+        "documents": len(docs), "chunks": len(bot.index), "queries_in_file": len(queries),
+        "queries_without_relevant": len(queries) - len(rows),
+        "qrels_unknown_queries": sum(1 for q in qrels if q not in queries),
+        "qrels_unknown_documents": sum(1 for g in qrels.values() for d in g if d not in known),
+        "rrf_k": s.rrf_k, "candidate_pool": s.candidate_pool, "max_tokens": s.max_tokens,
+        "model": bot.index.manifest["model"]["id"], "seconds": round(time.perf_counter() - t0, 1),
+    }
+    out = beir.write_report(args.out or Path("runs") / f"beir-{folder.resolve().name}", m, rows, run_info,
+                            f"Retrieval on {folder}")
+    print(f"{len(rows)} judged queries ({run_info['queries_without_relevant']} without a relevant document left out) "
+          f"in {run_info['seconds']} s -> {out}/report.json, report.md")
+    print("\n".join(beir.table(m)))
+    print(beir.floor_check(m)[1])
+    return _finish(m, args)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -165,9 +260,13 @@ def parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_chat)
     sp = common(sub.add_parser("info", help="summary of the index"))
     sp.set_defaults(func=cmd_info)
-    sp = common(sub.add_parser("eval", help="run a question benchmark"))
-    sp.add_argument("questions", help="JSONL benchmark file")
-    sp.add_argument("--out", default="runs/latest", help="report folder (default: runs/latest)")
+    sp = common(sub.add_parser("eval", help="run a question benchmark, or a judged retrieval benchmark (--beir)"))
+    sp.add_argument("questions", nargs="?", help="JSONL benchmark file")
+    sp.add_argument("--beir", metavar="DIR", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels.tsv) to score "
+                    "hybrid, dense and BM25 retrieval on")
+    sp.add_argument("--min-grade", type=int, help="with --beir: lowest qrels grade that counts as relevant (default 1)")
+    sp.add_argument("--index-dir", help="with --beir: index of the BEIR corpus, built or reused (default DIR/index)")
+    sp.add_argument("--out", help="report folder (default: runs/latest, or runs/beir-NAME with --beir)")
     sp.add_argument("--fail-under", nargs="*", metavar="METRIC=VALUE", help="exit 1 when a metric is below its floor")
     sp.add_argument("--compare", help="an earlier report.json to print deltas against")
     sp.set_defaults(func=cmd_eval)

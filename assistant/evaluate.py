@@ -58,7 +58,7 @@ def run_case(bot, case: dict, framing: str) -> dict:
                   "supports": supports(h.text, ev) if ev else None, "text": h.text}
                  for h in reply.retrieved[:5]]
     cited = [{"number": c.number, "source": c.source, "chunk_id": c.chunk_id,
-              "supports": supports(c.text, ev) if ev else None} for c in reply.citations]
+              "supports": supports(c.text, ev) if ev else None, "text": c.text} for c in reply.citations]
     first = next((i + 1 for i, r in enumerate(retrieved) if r["supports"]), None)
     return {
         "id": case["id"], "kind": case["kind"], "question": case["question"], "history": case.get("history") or [],
@@ -119,10 +119,15 @@ def metrics(rows: list[dict]) -> dict:
     return m
 
 
+NOT_METRICS = ("rows", "run")  # top-level keys of a report that hold data, not metrics
+
+
 def flat_metrics(m: dict) -> dict[str, float]:
     """Metric name -> number, nested ones as name.key (for --fail-under and --compare)."""
     out = {}
     for k, v in m.items():
+        if k in NOT_METRICS:
+            continue
         if isinstance(v, dict):
             for k2, v2 in v.items():
                 if isinstance(v2, (int, float)):
@@ -150,8 +155,18 @@ def failures(rows: list[dict]) -> list[dict]:
             or (r["kind"] == "answerable" and not any(c["supports"] for c in r["citations"]))]
 
 
-def markdown(m: dict, rows: list[dict], title: str) -> str:
-    """report.md: the metric tables, then every failure with the passages it saw."""
+PLOTS = {"signals": "signals.png", "route_accuracy": "route_accuracy.png", "latency": "latency.png"}
+SIGNALS = (("top_dense", "abstain_min_dense", "top dense cosine"),
+           ("coverage", "abstain_min_coverage", "salience-weighted coverage"))
+
+
+def abstain_thresholds(settings) -> dict[str, float]:
+    """The abstention thresholds a run used, to mark on the signal plot."""
+    return {name: getattr(settings, name) for _, name, _ in SIGNALS}
+
+
+def markdown(m: dict, rows: list[dict], title: str, thresholds: dict[str, float] | None = None) -> str:
+    """report.md: the metric tables, the plots, then every failure with the passages it saw."""
     lines = [f"# {title}", "", f"{m['cases']} cases.", "", "| metric | value |", "| --- | --- |"]
     for k, v in flat_metrics(m).items():
         if not k.startswith(("confusion", "latency_ms")):
@@ -164,6 +179,12 @@ def markdown(m: dict, rows: list[dict], title: str) -> str:
               "| --- |" + " --- |" * len(routes)]
     for k, v in m["confusion"].items():
         lines.append(f"| {k} | " + " | ".join(str(v.get(r, 0)) for r in routes) + " |")
+    marks = ", ".join(f"{k} = {v}" for k, v in (thresholds or {}).items())
+    lines += ["", "## Plots", "",
+              f"Abstention signals, answerable versus out-of-scope questions{f' (thresholds: {marks})' if marks else ''}; "
+              "a question is answered only when both signals reach their thresholds.", "",
+              f"![abstention signals]({PLOTS['signals']})", "", f"![route accuracy per kind]({PLOTS['route_accuracy']})",
+              "", f"![latency]({PLOTS['latency']})"]
     fails = failures(rows)
     lines += ["", f"## Failures ({len(fails)})", ""]
     for r in fails:
@@ -176,11 +197,91 @@ def markdown(m: dict, rows: list[dict], title: str) -> str:
     return "\n".join(lines)
 
 
-def write_report(out_dir: str | Path, m: dict, rows: list[dict], title: str) -> Path:
+def _figure(width: float, height: float, cols: int = 1):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)  # the Agg backend, without touching pyplot's global state
+    return fig, fig.subplots(1, cols, squeeze=False)[0]
+
+
+def _legend(ax) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
+def plot_signals(rows: list[dict], thresholds: dict[str, float], path: Path) -> Path:
+    """Histograms of both abstention signals, answerable vs out-of-scope, thresholds as vertical lines."""
+    fig, axes = _figure(10, 3.8, 2)
+    for ax, (signal, setting, label) in zip(axes, SIGNALS):
+        for kind, color in (("answerable", "tab:blue"), ("out_of_scope", "tab:orange")):
+            values = [r["signals"][signal] for r in rows if r["kind"] == kind and signal in (r.get("signals") or {})]
+            if values:
+                ax.hist(values, bins=20, range=(0, 1), alpha=0.6, color=color, label=f"{kind} (n={len(values)})")
+        if setting in thresholds:
+            ax.axvline(thresholds[setting], color="black", linestyle="--", label=f"{setting} = {thresholds[setting]}")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel(label)
+        ax.set_ylabel("questions")
+        _legend(ax)
+    fig.suptitle("Abstention signals: answered when both reach their thresholds")
+    fig.savefig(path)
+    return path
+
+
+def plot_route_accuracy(m: dict, rows: list[dict], path: Path) -> Path:
+    """Route accuracy per kind, as bars labelled with the share and the count."""
+    fig, (ax,) = _figure(7, 3.8)
+    kinds = list(m["route_accuracy"])
+    values = [m["route_accuracy"][k] or 0.0 for k in kinds]
+    bars = ax.bar(kinds, values, color="tab:green")
+    for bar, k, v in zip(bars, kinds, values):
+        n = sum(1 for r in rows if r["kind"] == k)
+        ax.text(bar.get_x() + bar.get_width() / 2, v + 0.01, f"{v:.3f} (n={n})", ha="center", fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("route accuracy")
+    ax.set_title("Route accuracy per kind")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.savefig(path)
+    return path
+
+
+def plot_latency(m: dict, rows: list[dict], path: Path) -> Path:
+    """Latency histogram of every case, stacked by kind, with the overall p50 and p95."""
+    fig, (ax,) = _figure(7, 3.8)
+    kinds = sorted({r["kind"] for r in rows})
+    data = [[r["latency_ms"] for r in rows if r["kind"] == k] for k in kinds]
+    if rows:
+        ax.hist(data, bins=30, stacked=True, label=kinds)
+    for name, style in (("latency_p50_ms", "--"), ("latency_p95_ms", ":")):
+        if m.get(name) is not None:
+            ax.axvline(m[name], color="black", linestyle=style, label=f"{name[8:11]} {m[name]} ms")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("cases")
+    ax.set_title("Latency per case")
+    _legend(ax)
+    fig.savefig(path)
+    return path
+
+
+def write_plots(out_dir: str | Path, m: dict, rows: list[dict], thresholds: dict[str, float] | None = None) -> list[Path]:
+    """The three PNGs next to report.json."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [plot_signals(rows, thresholds or {}, out / PLOTS["signals"]),
+            plot_route_accuracy(m, rows, out / PLOTS["route_accuracy"]),
+            plot_latency(m, rows, out / PLOTS["latency"])]
+
+
+def write_report(out_dir: str | Path, m: dict, rows: list[dict], title: str,
+                 thresholds: dict[str, float] | None = None) -> Path:
+    """report.json (the metrics at the top level, plus `rows`), report.md and the plots."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps({**m, "rows": rows}, indent=1, ensure_ascii=False), encoding="utf-8")
-    (out / "report.md").write_text(markdown(m, rows, title), encoding="utf-8")
+    (out / "report.md").write_text(markdown(m, rows, title, thresholds), encoding="utf-8")
+    write_plots(out, m, rows, thresholds)
     return out
 
 
@@ -195,14 +296,30 @@ def check_floors(m: dict, floors: dict[str, float]) -> list[str]:
     return bad
 
 
-def compare(m: dict, old: dict) -> list[tuple[str, float, float, bool]]:
-    """(metric, old, new, regressed) for metrics in both runs; latency regresses upward."""
+LOWER_IS_BETTER = ("latency", "false_alarm")
+LATENCY_TOLERANCE = 1.2  # timings are noisy: a latency regresses when it grows by more than 20%
+
+
+def regressed(name: str, old: float, new: float) -> bool:
+    """Whether a metric got worse: any drop of a score, any rise of a false-alarm rate, a latency past
+    the tolerance."""
+    if "latency" in name:
+        return new > old * LATENCY_TOLERANCE
+    if any(w in name for w in LOWER_IS_BETTER):
+        return new > old + 1e-9
+    return new < old - 1e-9
+
+
+def compare(m: dict, old: dict) -> list[tuple[str, float | None, float | None, bool]]:
+    """(metric, old, new, regressed) for every metric of either run; a metric the new run lost
+    (new is None) counts as regressed, one it gained (old is None) does not."""
     new_f, old_f = flat_metrics(m), flat_metrics(old)
     out = []
-    for k in new_f:
-        if k in old_f and not k.startswith("confusion") and k != "cases":
-            worse = new_f[k] > old_f[k] * 1.2 if "latency" in k or "false_alarm" in k else new_f[k] < old_f[k] - 1e-9
-            out.append((k, old_f[k], new_f[k], worse))
+    for k in list(new_f) + [k for k in old_f if k not in new_f]:
+        if k.startswith("confusion") or k in ("cases", "queries"):
+            continue
+        a, b = old_f.get(k), new_f.get(k)
+        out.append((k, a, b, b is None or (a is not None and regressed(k, a, b))))
     return out
 
 
