@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow eval index chat bench clean
+.PHONY: run test test-slow eval eval-gate index chat bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-slow: $(STAMP)
 eval: index
 	$(VENV)/bin/assistant eval evals/questions.jsonl --out runs/questions
 	$(VENV)/bin/assistant eval evals/heldout.jsonl --out runs/heldout
+
+# CI gate: the question set must keep these floors (set by the lead; exit 1 names each metric below).
+eval-gate: index
+	$(VENV)/bin/assistant eval evals/questions.jsonl --out runs/gate --fail-under emergency_recall=1.0 framing_rate=1.0 hit@3=0.9 route_accuracy.emergency=1.0
 
 clean:
 	rm -rf index runs
