@@ -230,10 +230,12 @@ class BuildReport:
 
     def summary(self) -> str:
         rate = self.embedded / self.seconds if self.seconds > 0 else 0.0
+        embed_rate = self.embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
         return (
             f"{self.documents} documents, {self.chunks} chunks ({self.new} new, {self.changed} changed, "
             f"{self.removed} removed; {self.embedded} chunks embedded) in {self.seconds:.1f} s, "
-            f"{rate:.0f} chunks/s" + ("" if self.written else "; index already up to date")
+            f"{rate:.0f} chunks/s overall, {embed_rate:.0f} chunks/s embedding"
+            + ("" if self.written else "; index already up to date")
         )
 
 
