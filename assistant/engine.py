@@ -170,7 +170,7 @@ class Assistant:
             body = self._fill("greeting", topics="; ".join(self.topics(4)) or "our patient-education articles")
             return self._reply("greeting", body, standalone_question=q, **base)
 
-        standalone = condense(q, history)
+        standalone = condense(q, history, self.lexicon.is_topic_word)
         t = lap("condense", t)
         vec = embed(standalone)
         hits = search(self.index, self.embedder, self.lexicon, standalone, k=max(s.top_k, 5),

@@ -3,6 +3,7 @@ carry the topic of the previous user turn into short or pronoun-led questions.""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .text import STOPWORDS, words
 
@@ -28,24 +29,27 @@ def needs_context(question: str) -> bool:
     return bool(_ANAPHORA.search(question)) and len(content_words(question)) <= 3
 
 
-def topic_of(history: list[dict]) -> str:
-    """The topic words of the latest user turn that has some, condensing it against older turns."""
+def topic_of(history: list[dict], known: Callable[[str], bool] | None = None) -> str:
+    """The topic words of the latest user turn that has some, condensing it against older turns.
+    With `known`, only words the corpus knows count as topic ("thinking" does not, "wrist" does)."""
     users = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
     for i in range(len(users) - 1, -1, -1):
         words_ = content_words(users[i])
+        if known is not None:
+            words_ = [w for w in words_ if known(w)]
         if words_:
             if needs_context(users[i]) and i > 0:
-                older = topic_of([{"role": "user", "content": u} for u in users[:i]])
+                older = topic_of([{"role": "user", "content": u} for u in users[:i]], known)
                 words_ = [w for w in older.split() if w not in words_] + words_
             return " ".join(dict.fromkeys(words_))
     return ""
 
 
-def condense(question: str, history: list[dict]) -> str:
+def condense(question: str, history: list[dict], known: Callable[[str], bool] | None = None) -> str:
     """The standalone question to search for."""
     if not history or not needs_context(question):
         return question
-    topic = topic_of(history)
+    topic = topic_of(history, known)
     if not topic:
         return question
     own = set(content_words(question))

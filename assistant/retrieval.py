@@ -95,6 +95,13 @@ class Lexicon:
             self._prefix_set = frozenset(t[:6] for t in self.index.bm25.model.vocab_dict if len(t) >= 6)
         return self._prefix_set
 
+    def is_topic_word(self, word: str) -> bool:
+        """A word the corpus mentions (allowing a misspelling or lay synonym) that is not generic English."""
+        if self.salience(word) == 0.0:
+            return False
+        candidates = [word, self.correct(word)] + words(self.synonyms.get(stem(word), ""))
+        return any(self.known(stem(c)) for c in candidates)
+
     def salience(self, word: str) -> float:
         """How much a question word says about the topic: 0 for very common English words, up to 1
         for rare ones and for the clinic's always-specific words."""

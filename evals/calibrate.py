@@ -22,7 +22,7 @@ def signals(bot: Assistant, cases: list[dict]) -> list[tuple[str, float, float]]
     for c in cases:
         if c["kind"] not in ("answerable", "out_of_scope"):
             continue
-        q = condense(c["question"], c.get("history") or [])
+        q = condense(c["question"], c.get("history") or [], bot.lexicon.is_topic_word)
         vec = bot.embedder.encode_query(q)
         top = float(bot.index.dense_search(vec, 1)[1][0])
         cov, _ = bot.lexicon.coverage(q)

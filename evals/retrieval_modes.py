@@ -18,7 +18,7 @@ MODES = ("dense", "bm25", "hybrid")
 def score(bot: Assistant, cases: list[dict], mode: str) -> dict[str, float]:
     ranks = []
     for c in cases:
-        hits = bot.retrieve(condense(c["question"], c["history"]), k=5, mode=mode)
+        hits = bot.retrieve(condense(c["question"], c["history"], bot.lexicon.is_topic_word), k=5, mode=mode)
         ranks.append(next((i + 1 for i, h in enumerate(hits) if supports(h.text, c["evidence"])), None))
     n = len(ranks)
     return {"hit@1": sum(r == 1 for r in ranks) / n, "hit@3": sum(bool(r and r <= 3) for r in ranks) / n,
