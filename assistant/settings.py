@@ -39,7 +39,7 @@ class Settings:
     candidate_pool: int = 50
     top_k: int = 5
     # Abstention thresholds, chosen from score distributions on evals/questions.jsonl.
-    abstain_min_dense: float = 0.15
+    abstain_min_dense: float = 0.14
     abstain_min_coverage: float = 0.74
     # Highest exemplar cosine of any non-emergency tuning question is 0.46: escalate from 0.60.
     emergency_semantic_threshold: float = 0.60
