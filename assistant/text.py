@@ -81,8 +81,9 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """Lowercase ASCII-folded word tokens."""
-    text = unicodedata.normalize("NFKD", text.translate(_QUOTES).lower())
-    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.translate(_QUOTES).lower()
+    if not text.isascii():  # accents off ("é" -> "e"); other non-ASCII letters are not word characters here
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return _WORD.findall(text)
 
 
