@@ -88,7 +88,8 @@ class Assistant:
         if not query:
             return []
         return search(self.index, self.embedder, self.lexicon, query, k=k, pool=max(self.settings.candidate_pool, k),
-                      mode=mode or self.settings.retrieval_mode, rrf_k=self.settings.rrf_k, weights=self._weights)
+                      mode=mode or self.settings.retrieval_mode, rrf_k=self.settings.rrf_k, weights=self._weights,
+                      fusion=self.settings.fusion, alpha=self.settings.fusion_alpha)
 
     def as_retriever(self, k: int = 5) -> AssistantRetriever:
         """This assistant's hybrid retriever as a langchain-core BaseRetriever."""
@@ -174,7 +175,8 @@ class Assistant:
         t = lap("condense", t)
         vec = embed(standalone)
         hits = search(self.index, self.embedder, self.lexicon, standalone, k=max(s.top_k, 5),
-                      pool=s.candidate_pool, mode=s.retrieval_mode, rrf_k=s.rrf_k, vec=vec, weights=self._weights)
+                      pool=s.candidate_pool, mode=s.retrieval_mode, rrf_k=s.rrf_k, vec=vec, weights=self._weights,
+                      fusion=s.fusion, alpha=s.fusion_alpha)
         d_ids, d_scores = self.index.dense_search(vec, 1)
         top_dense = float(d_scores[0]) if len(d_scores) else 0.0
         t = lap("retrieve", t)

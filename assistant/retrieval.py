@@ -157,16 +157,26 @@ def _rank_lists(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, 
 
 def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, k: int = 5, pool: int = 50,
            mode: str = "hybrid", rrf_k: int = 60, vec: np.ndarray | None = None,
-           weights: tuple[float, float] = (1.0, 1.0)) -> list[Hit]:
-    """Ranked passages for a query, best first; near-identical passages appear once."""
+           weights: tuple[float, float] = (1.0, 1.0), fusion: str = "score", alpha: float = 0.8) -> list[Hit]:
+    """Ranked passages for a query, best first; near-identical passages appear once.
+
+    Hybrid fusion "score" (default): alpha * dense cosine + (1 - alpha) * BM25 / the query's best
+    BM25 score; "rrf": weighted reciprocal rank fusion."""
     (d_ids, d_sc), (b_ids, b_sc) = _rank_lists(index, embedder, lexicon, query, max(pool, k), mode, vec)
     fused: Counter = Counter()
     info: dict[int, dict] = {}
+    b_max = float(b_sc[0]) if len(b_sc) and b_sc[0] > 0 else 1.0
     for rank, (i, s) in enumerate(zip(d_ids.tolist(), d_sc.tolist()), 1):
-        fused[i] += weights[0] / (rrf_k + rank) if mode == "hybrid" else s
+        if mode != "hybrid":
+            fused[i] += s
+        else:
+            fused[i] += alpha * s if fusion == "score" else weights[0] / (rrf_k + rank)
         info.setdefault(i, {})["dense"] = (s, rank)
     for rank, (i, s) in enumerate(zip(b_ids.tolist(), b_sc.tolist()), 1):
-        fused[i] += weights[1] / (rrf_k + rank) if mode == "hybrid" else s
+        if mode != "hybrid":
+            fused[i] += s
+        else:
+            fused[i] += (1 - alpha) * s / b_max if fusion == "score" else weights[1] / (rrf_k + rank)
         info.setdefault(i, {})["bm25"] = (s, rank)
     hits: list[Hit] = []
     seen: set[str] = set()

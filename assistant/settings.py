@@ -11,6 +11,7 @@ from .errors import ConfigError
 
 INDEX_TYPES = ("flat", "hnsw", "auto")
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+FUSIONS = ("score", "rrf")
 EMBEDDED_MODEL = "embedded"
 CONFIG_FILE_ENV = "ASSISTANT_CONFIG"
 DEFAULT_CONFIG_FILE = "assistant.toml"
@@ -32,8 +33,11 @@ class Settings:
     hnsw_auto_threshold: int = 50_000
     skip_stale: bool = True
     retrieval_mode: str = "hybrid"
+    # Hybrid fusion: "score" = fusion_alpha * dense cosine + (1 - fusion_alpha) * BM25 / best BM25
+    # of the query (alpha from evals/retrieval_modes.py on the tuning set); "rrf" = weighted RRF.
+    fusion: str = "score"
+    fusion_alpha: float = 0.8
     rrf_k: int = 60
-    # Reciprocal-rank-fusion weights of the dense and BM25 lists (see evals/retrieval_modes.py).
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
     candidate_pool: int = 50
@@ -87,6 +91,10 @@ def validate(s: Settings) -> Settings:
         raise ConfigError(
             f"retrieval_mode={s.retrieval_mode!r}; choose one of {', '.join(RETRIEVAL_MODES)}."
         )
+    if s.fusion not in FUSIONS:
+        raise ConfigError(f"fusion={s.fusion!r}; choose one of {', '.join(FUSIONS)}.")
+    if not 0.0 <= s.fusion_alpha <= 1.0:
+        raise ConfigError(f"fusion_alpha={s.fusion_alpha}; choose a value from 0 to 1.")
     if not 16 <= s.max_tokens <= 512:
         raise ConfigError(f"max_tokens={s.max_tokens}; choose a value from 16 to 512.")
     if not 0 <= s.overlap_sentences <= 5:

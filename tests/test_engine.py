@@ -176,3 +176,12 @@ def test_langchain_retriever(bot):
 def test_load_missing_index_names_the_command(tmp_path):
     with pytest.raises(IndexMissingError, match="assistant index"):
         Assistant.load(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("fusion", ["score", "rrf"])
+def test_both_fusions_rank_the_answering_passage_first(bot, fusion):
+    from assistant.retrieval import search
+
+    hits = search(bot.index, bot.embedder, bot.lexicon, "How far apart are prolotherapy sessions?", k=5, fusion=fusion)
+    assert hits[0].chunk_id == "prolotherapy.md#4"
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)

@@ -38,3 +38,9 @@ def test_unknown_key_in_file(tmp_path):
     cfg.write_text("colour = 'blue'\n")
     with pytest.raises(ConfigError, match="Unknown setting 'colour'"):
         load_settings(cfg)
+
+
+def test_invalid_fusion_lists_valid_ones(monkeypatch):
+    monkeypatch.setenv("ASSISTANT_FUSION", "max")
+    with pytest.raises(ConfigError, match="score, rrf"):
+        load_settings()
