@@ -3,7 +3,6 @@ rows (so every number can be recomputed from report.json)."""
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -321,7 +320,3 @@ def compare(m: dict, old: dict) -> list[tuple[str, float | None, float | None, b
         a, b = old_f.get(k), new_f.get(k)
         out.append((k, a, b, b is None or (a is not None and regressed(k, a, b))))
     return out
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0

@@ -102,7 +102,7 @@ class Triager:
             self._exemplar_vecs = np.vstack([embed(e) for e in self.exemplars]) if self.exemplars else np.zeros((0, 1))
         return self._exemplar_vecs
 
-    def classify(self, question: str, query_vec: np.ndarray | None = None, embed=None) -> Triage:
+    def classify(self, question: str, embed=None) -> Triage:
         """The route for a question, checked in order: emergency, advice, greeting, else question."""
         plain = normalise(question)
         fixed = self.corrected(question)
@@ -112,7 +112,7 @@ class Triager:
                 if m:
                     return Triage(EMERGENCY, rule.name, m.group(0).strip() or fixed, rule.message)
         if embed is not None and self.exemplars:
-            vec = query_vec if query_vec is not None else embed(question)
+            vec = embed(question)
             sims = self.exemplar_vectors(embed) @ vec
             best = int(np.argmax(sims))
             if sims[best] >= self.semantic_threshold:
