@@ -12,6 +12,7 @@ from .errors import ConfigError
 INDEX_TYPES = ("flat", "hnsw", "auto")
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("score", "rrf")
+APP_MODES = ("development", "production")
 EMBEDDED_MODEL = "embedded"
 CONFIG_FILE_ENV = "ASSISTANT_CONFIG"
 DEFAULT_CONFIG_FILE = "assistant.toml"
@@ -57,6 +58,18 @@ class Settings:
     llm_base_url: str = ""
     llm_api_key_env: str = "OPENAI_API_KEY"
     llm_context_tokens: int = 3000
+    # Web app. In production mode the app refuses to start without a staff password; in development
+    # mode it makes up a one-time password and prints it.
+    app_mode: str = "development"
+    staff_user: str = "staff"
+    staff_password: str = ""
+    db_path: str = "data/assistant.sqlite3"
+    faq_subdir: str = "faq"
+    rate_limit_per_minute: int = 30      # per client on /api/ask; 0 turns the limit off
+    rate_limit_burst: int = 10
+    max_body_bytes: int = 262_144
+    cors_origins: str = ""               # comma-separated origins allowed to call /api/ask from a browser
+    app_concurrency: int = 16
 
     def replace(self, **changes) -> "Settings":
         """A copy with some fields changed, validated."""
@@ -99,6 +112,11 @@ def validate(s: Settings) -> Settings:
         raise ConfigError(f"max_tokens={s.max_tokens}; choose a value from 16 to 512.")
     if not 0 <= s.overlap_sentences <= 5:
         raise ConfigError(f"overlap_sentences={s.overlap_sentences}; choose 0 to 5.")
+    if s.app_mode not in APP_MODES:
+        raise ConfigError(f"app_mode={s.app_mode!r}; choose one of {', '.join(APP_MODES)}.")
+    if s.rate_limit_per_minute < 0 or s.rate_limit_burst < 1 or s.max_body_bytes < 1024:
+        raise ConfigError("rate_limit_per_minute must be 0 or more, rate_limit_burst at least 1, "
+                          "max_body_bytes at least 1024.")
     if s.top_k < 1 or s.candidate_pool < s.top_k:
         raise ConfigError("top_k must be at least 1 and candidate_pool at least top_k.")
     return s

@@ -1,0 +1,71 @@
+"""The web app on one port: patient chat at /, staff console at /staff/, JSON API at /api/, /healthz, /docs.
+
+Run: python app.py [--host 127.0.0.1] [--port 7860]. Staff login: ASSISTANT_STAFF_USER / ASSISTANT_STAFF_PASSWORD.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def build_app(settings=None, *, load: bool = True):
+    """The FastAPI app with both Gradio UIs mounted; returns (app, service, (user, password, generated))."""
+    import gradio as gr
+
+    from assistant.api import RateLimiter, create_api
+    from assistant.service import Service, staff_credentials
+    from assistant.settings import load_settings
+    from assistant.ui import patient_app, staff_app
+
+    settings = settings or load_settings()
+    user, password, generated = staff_credentials(settings)
+    service = Service(settings)
+    if load:
+        service.load()  # before the UIs, so starter questions come from the live index
+    app = create_api(service, user, password)
+    css = "#chat details summary{cursor:pointer;text-decoration:underline} .starter{white-space:normal}"
+    staff = staff_app(service).queue(default_concurrency_limit=4)
+    app = gr.mount_gradio_app(app, staff, path="/staff", auth=(user, password), footer_links=[], ssr_mode=False,
+                              auth_message="Clinic staff only.")
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    patient = patient_app(service, limiter).queue(default_concurrency_limit=settings.app_concurrency)
+    app = gr.mount_gradio_app(app, patient, path="", footer_links=[], ssr_mode=False, css=css)
+    return app, service, (user, password, generated)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default=os.environ.get("ASSISTANT_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("ASSISTANT_PORT", "7860")))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    import uvicorn
+
+    from assistant.errors import AssistantError
+
+    try:
+        app, service, (user, password, generated) = build_app()
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    health = service.status()
+    if health["status"] != "ready":
+        print(f"warning: {health['reason']} /healthz answers 503 until it is fixed.", file=sys.stderr)
+    url = f"http://{args.host}:{args.port}"
+    print(f"Patient chat:   {url}/\nStaff console:  {url}/staff/  (user {user!r})\nAPI docs:       {url}/docs\n"
+          f"Widget example: {url}/examples/widget.html", flush=True)
+    if generated:
+        print(f"No staff password configured (development mode): this run's password is {password!r}. "
+              "Set ASSISTANT_STAFF_PASSWORD to choose one.", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The running service behind the web app: the live Assistant (swapped atomically), health, the question
+log, rebuilds with progress and curated FAQ entries."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .engine import Assistant, Reply
+from .errors import AssistantError, ConfigError, IndexBusyError, InputError
+from .settings import Settings
+from .store import Store
+
+log = logging.getLogger("assistant.service")
+WARM_UP = ("hello", "What is prolotherapy?")
+
+
+class Unavailable(AssistantError):
+    """No index is loaded yet, or the only one there is cannot be used."""
+
+
+@dataclass
+class BuildState:
+    """Progress of the latest rebuild started from the staff console."""
+
+    running: bool = False
+    done: int = 0
+    total: int = 0
+    message: str = "No rebuild has run since the app started."
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+@dataclass
+class Health:
+    state: str = "loading"          # loading | ready | error
+    reason: str = "The index is loading."
+    problems: list[str] = field(default_factory=list)  # e.g. a failed reload while the last good index serves
+
+
+def staff_credentials(settings: Settings) -> tuple[str, str, bool]:
+    """(user, password, generated). Production refuses to run without a configured password."""
+    if settings.staff_password:
+        return settings.staff_user, settings.staff_password, False
+    if settings.app_mode == "production":
+        raise ConfigError("app_mode=production needs a staff password: set ASSISTANT_STAFF_PASSWORD "
+                          "(or staff_password in assistant.toml).")
+    return settings.staff_user, secrets.token_urlsafe(12), True
+
+
+def slug(text: str, limit: int = 60) -> str:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return "-".join(words)[:limit].strip("-") or "entry"
+
+
+class Service:
+    """Owns the live Assistant; every method is safe to call from many threads."""
+
+    def __init__(self, settings: Settings, store: Store | None = None, embedder=None):
+        self.settings = settings
+        self.store = store or Store(settings.db_path)
+        self._embedder = embedder
+        self._bot: Assistant | None = None
+        self._swap = threading.Lock()
+        self._build = threading.Lock()
+        self.health = Health()
+        self.build = BuildState()
+
+    # ---- loading -------------------------------------------------------------------------------
+    def load(self) -> bool:
+        """Load (or reload) the index; on failure keep serving the last good one and record why."""
+        try:
+            bot = Assistant.load(self.settings.index_dir, self.settings, embedder=self._embedder)
+            self._embedder = bot.embedder
+            for q in WARM_UP:  # pay for torch and word-frequency warm-up before the first patient does
+                bot.ask(q)
+        except AssistantError as exc:
+            with self._swap:
+                if self._bot is None:
+                    self.health = Health("error", str(exc), [str(exc)])
+                else:
+                    self.health = Health("ready", "Serving the last good index.", [str(exc)])
+            log.error("index load failed: %s", exc)
+            return False
+        except Exception as exc:  # an unreadable file deep inside faiss/bm25s: report, never crash the app
+            msg = f"The index could not be loaded ({type(exc).__name__}: {exc}). Run `assistant index --full`."
+            with self._swap:
+                self.health = Health("error" if self._bot is None else "ready",
+                                     msg if self._bot is None else "Serving the last good index.", [msg])
+            log.exception("index load failed")
+            return False
+        with self._swap:
+            self._bot = bot
+            self.health = Health("ready", "The index is loaded.", [])
+        return True
+
+    def start(self) -> threading.Thread:
+        """Load in the background so the server answers /healthz (503) while the model loads."""
+        t = threading.Thread(target=self.load, name="index-load", daemon=True)
+        t.start()
+        return t
+
+    @property
+    def bot(self) -> Assistant:
+        bot = self._bot
+        if bot is None:
+            raise Unavailable(self.health.reason)
+        return bot
+
+    def status(self) -> dict:
+        """Health plus the live index's manifest summary."""
+        bot = self._bot
+        info: dict = {"status": self.health.state, "reason": self.health.reason, "problems": list(self.health.problems)}
+        if bot is not None:
+            m = bot.index.manifest
+            info["index"] = {"documents": m.get("counts", {}).get("documents"), "chunks": m.get("counts", {}).get("chunks"),
+                             "model": m.get("model", {}).get("id"), "index_type": m.get("index_type"),
+                             "built_at": m.get("built_at"), "version": Path(bot.index.folder).name}
+        b = self.build
+        info["rebuild"] = {"running": b.running, "done": b.done, "total": b.total, "message": b.message}
+        return info
+
+    # ---- answering -----------------------------------------------------------------------------
+    def ask(self, question: str, history: list | None = None, channel: str = "api") -> tuple[Reply, int | None]:
+        """Answer and log (redacted). Returns the reply and its question-log id."""
+        bot = self.bot
+        t0 = time.perf_counter()
+        reply = bot.ask(question, history or [])
+        ms = (time.perf_counter() - t0) * 1000
+        qid = None
+        try:
+            qid = self.store.log_question(channel=channel, question=reply.question, route=reply.route,
+                                          standalone_question=reply.standalone_question, triage=reply.triage,
+                                          sources=[c.source for c in reply.citations], latency_ms=ms)
+        except Exception:  # the log must never cost a patient their answer
+            log.exception("could not write the question log")
+        return reply, qid
+
+    # ---- rebuilds and curated answers --------------------------------------------------------------
+    def rebuild(self, progress: Callable[[int, int], None] | None = None, full: bool = False) -> str:
+        """Rebuild the index from the corpus, then swap it in; patients keep the old one until then."""
+        from .embedding import Embedder
+        from .index import build_index
+
+        if not self._build.acquire(blocking=False):
+            raise IndexBusyError("A rebuild is already running; wait for it to finish.")
+        b = self.build
+        b.running, b.done, b.total, b.started_at, b.message = True, 0, 0, time.time(), "Reading the corpus..."
+        try:
+            def tick(done: int, total: int) -> None:
+                b.done, b.total, b.message = done, total, f"Embedding {done}/{total} new passages..."
+                if progress:
+                    progress(done, total)
+
+            embedder = self._embedder or Embedder(self.settings.model)
+            self._embedder = embedder
+            report = build_index(self.settings, embedder, full=full, progress=tick)
+            b.message = "Loading the new index..."
+            if not self.load():
+                raise Unavailable(f"The rebuilt index could not be loaded: {'; '.join(self.health.problems)}")
+            b.message = (f"Done: {report.documents} documents, {report.chunks} chunks, "
+                         f"{report.embedded} passages embedded in {report.seconds:.1f} s.")
+            return b.message
+        except AssistantError as exc:
+            b.message = f"Rebuild failed, the previous index is still live: {exc}"
+            raise
+        except Exception as exc:
+            b.message = f"Rebuild failed, the previous index is still live: {type(exc).__name__}: {exc}"
+            log.exception("rebuild failed")
+            raise AssistantError(b.message) from exc
+        finally:
+            b.running, b.finished_at = False, time.time()
+            self._build.release()
+
+    def add_faq(self, question: str, answer: str, reviewer: str, review_date: str,
+                progress: Callable[[int, int], None] | None = None) -> Path:
+        """Save a staff-written FAQ entry as a corpus document and index it incrementally."""
+        question, answer, reviewer = (x.strip() if isinstance(x, str) else "" for x in (question, answer, reviewer))
+        if not question or not answer or not reviewer:
+            raise InputError("A curated answer needs the question, the answer text and the reviewer's name.")
+        try:
+            reviewed = dt.date.fromisoformat(str(review_date).strip()[:10])
+        except ValueError:
+            raise InputError("The review date must look like 2026-11-27.") from None
+        flat = lambda s: " ".join(s.split())  # noqa: E731 - front matter values are single lines
+        folder = Path(self.settings.corpus_dir) / self.settings.faq_subdir
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{slug(question)}.md"
+        n = 2
+        while path.exists():
+            path, n = folder / f"{slug(question)}-{n}.md", n + 1
+        text = (f"---\ntitle: {flat(question)}\nreviewed_by: {flat(reviewer)}\nreviewed_on: {reviewed.isoformat()}\n"
+                f"review_due: {(reviewed + dt.timedelta(days=365)).isoformat()}\n---\n"
+                f"# {flat(question)}\n\n## Answer\n\n{answer}\n")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        self.rebuild(progress)
+        return path

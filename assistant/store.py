@@ -1,0 +1,127 @@
+"""SQLite store (WAL) for the question log and patient feedback; personal data is redacted before writing."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .redact import redact
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS questions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    channel TEXT NOT NULL,
+    question TEXT NOT NULL,
+    standalone_question TEXT NOT NULL,
+    route TEXT NOT NULL,
+    triage TEXT NOT NULL,
+    sources TEXT NOT NULL,
+    latency_ms REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    question_id INTEGER REFERENCES questions(id),
+    rating INTEGER NOT NULL CHECK (rating IN (-1, 1)),
+    comment TEXT NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS questions_route ON questions(route);
+"""
+TABLES = {
+    "questions": ("id", "ts", "channel", "question", "standalone_question", "route", "triage", "sources", "latency_ms"),
+    "feedback": ("id", "ts", "question_id", "rating", "comment", "question", "answer"),
+}
+MAX_TEXT = 4000
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class Store:
+    """The question log and feedback table in one SQLite file; safe to share between threads."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._conn() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _conn(self):
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+        with db:  # one transaction: committed on success, rolled back on error
+            yield db
+
+    def log_question(self, *, channel: str, question: str, standalone_question: str, route: str, triage: str,
+                     sources: list[str], latency_ms: float) -> int:
+        """Record one answered question (redacted); returns its row id."""
+        with self._conn() as db:
+            cur = db.execute(
+                "INSERT INTO questions (ts, channel, question, standalone_question, route, triage, sources, latency_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (time.time(), channel, redact(question[:MAX_TEXT]), redact(standalone_question[:MAX_TEXT]), route,
+                 triage, json.dumps(sources), round(float(latency_ms), 2)))
+            return int(cur.lastrowid)
+
+    def add_feedback(self, *, rating: int, question: str = "", answer: str = "", comment: str = "",
+                     question_id: int | None = None) -> int:
+        """Record a thumbs up (1) or down (-1) with an optional comment (redacted); returns its row id."""
+        if rating not in (1, -1):
+            raise ValueError("rating must be 1 or -1")
+        with self._conn() as db:
+            cur = db.execute(
+                "INSERT INTO feedback (ts, question_id, rating, comment, question, answer) VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), question_id, rating, redact((comment or "")[:MAX_TEXT]), redact(question[:MAX_TEXT]),
+                 answer[:MAX_TEXT]))
+            return int(cur.lastrowid)
+
+    def set_comment(self, feedback_id: int, comment: str) -> bool:
+        """Attach a comment to an earlier rating; False when the row does not exist."""
+        with self._conn() as db:
+            cur = db.execute("UPDATE feedback SET comment = ? WHERE id = ?", (redact(comment[:MAX_TEXT]), feedback_id))
+            return cur.rowcount == 1
+
+    def rows(self, table: str, limit: int = 200, route: str | None = None) -> list[dict]:
+        """The newest rows of a table, newest first, timestamps as ISO text."""
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLES)}")
+        sql, args = f"SELECT {', '.join(TABLES[table])} FROM {table}", []
+        if route and table == "questions":
+            sql, args = sql + " WHERE route = ?", [route]
+        sql += " ORDER BY id DESC LIMIT ?"
+        with self._conn() as db:
+            rows = [dict(r) for r in db.execute(sql, [*args, int(limit)])]
+        for r in rows:
+            r["ts"] = _iso(r["ts"])
+        return rows
+
+    def count(self, table: str) -> int:
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        with self._conn() as db:
+            return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def csv(self, table: str, limit: int = 100_000) -> str:
+        """A table as CSV text, newest first."""
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=TABLES[table] if table in TABLES else ())
+        writer.writeheader()
+        writer.writerows(self.rows(table, limit))
+        return out.getvalue()

@@ -1,0 +1,364 @@
+"""Gradio layouts: the patient chat (embeddable) and the staff console. Logic lives in service/engine/evaluate."""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from .errors import AssistantError
+from .service import Service, Unavailable
+from .settings import REPO_ROOT
+
+DISCLAIMER = ("General education from our clinic's materials, not medical advice. "
+              "In an emergency call {emergency_number} now.")
+UNAVAILABLE = "Sorry, the assistant is not available right now. Please contact {clinic_contact}."
+_SOURCES = re.compile(r"\n\*\*Sources\*\*\n(?:\[\d+\][^\n]*\n?)+")
+_CITE_ID = "cite"
+
+
+def escape_tags(text: str) -> str:
+    """Neutralise HTML in text shown as markdown; entities the engine already escaped stay as they are."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def patient_markdown(text: str, citations) -> str:
+    """The reply as the chat shows it: the source list becomes one expandable passage per citation."""
+    body = escape_tags(text)
+    if not citations:
+        return body
+    blocks = []
+    for c in citations:
+        where = f"{c.title} — {c.section}" if c.section else c.title
+        passage = html.escape(c.text).replace("\n", "<br>")
+        blocks.append(f'<details class="{_CITE_ID}"><summary>[{c.number}] {html.escape(where)}</summary>'
+                      f'<div class="passage">{passage}</div></details>')
+    sources = "\n**Sources** (select one to read the passage)\n\n" + "\n".join(blocks) + "\n"
+    return _SOURCES.sub(lambda m: sources, body, count=1) if _SOURCES.search(body) else body
+
+
+def starter_questions(service: Service, n: int = 4) -> list[str]:
+    """Questions drawn from the corpus's section headings (headings that are questions kept as they are)."""
+    try:
+        sections = service.bot.topics(50)
+    except Unavailable:
+        return []
+    out = []
+    for h in sections[1:]:
+        h = h.strip()
+        if h.endswith("?"):
+            out.append(h)
+        elif not re.match(r"^(start|contact|call|book|schedule)\b", h, re.I):
+            out.append("Tell me about " + h[0].lower() + h[1:].lower())
+    return out[:n]
+
+
+def _stream(text: str, step: int = 6):
+    words = text.split(" ")
+    for i in range(step, len(words) + step, step):
+        yield " ".join(words[:i])
+
+
+def patient_app(service: Service, limiter=None) -> gr.Blocks:
+    s = service.settings
+    with gr.Blocks(title="Ask our clinic", analytics_enabled=False) as demo:
+        history = gr.State([])      # the conversation as the engine sees it (raw text)
+        turns = gr.State({})        # chat message index -> {question, answer, question_id, feedback_id}
+        last_feedback = gr.State(None)
+        gr.Markdown(f"### Ask our clinic\n{DISCLAIMER.format(emergency_number=s.emergency_number)}",
+                    elem_id="disclaimer")
+        chat = gr.Chatbot(label="Conversation", elem_id="chat", height=460, feedback_options=("Like", "Dislike"),
+                          placeholder="Ask a question about our treatments. Answers come from our clinic's "
+                                      "articles, with sources.")
+        with gr.Row(elem_id="starters") as starters_row:
+            starter_buttons = [gr.Button(q, size="sm", variant="secondary", elem_classes=["starter"])
+                               for q in starter_questions(service)]
+        with gr.Row():
+            box = gr.Textbox(placeholder="Type your question and press Enter", show_label=False, scale=5,
+                             max_lines=4, elem_id="question", autofocus=True)
+            send = gr.Button("Send", variant="primary", scale=1, elem_id="send", min_width=80)
+        with gr.Row(visible=False, elem_id="comment-row") as comment_row:
+            comment = gr.Textbox(placeholder="Thanks! Tell us more (optional)", show_label=False, scale=5,
+                                 elem_id="comment")
+            comment_send = gr.Button("Send comment", scale=1, elem_id="comment-send", min_width=80)
+        status = gr.Markdown("", elem_id="status")
+        clear = gr.Button("Clear conversation", variant="secondary", size="sm", elem_id="clear")
+
+        def respond(question: str, shown: list, raw: list, meta: dict, request: gr.Request):
+            question = question if isinstance(question, str) else ""
+            shown = list(shown or [])
+            raw = list(raw or [])
+            meta = dict(meta or {})
+            if not question.strip():
+                yield shown, raw, meta, "", "Please type a question first."
+                return
+            if limiter is not None:
+                host = request.client.host if request is not None and request.client else "unknown"
+                wait = limiter.check(host)
+                if wait:
+                    yield shown, raw, meta, question, f"You're sending questions quickly; please wait {int(wait) + 1} s."
+                    return
+            shown.append({"role": "user", "content": escape_tags(question)})
+            try:
+                reply, qid = service.ask(question, raw, channel="chat")
+                text = patient_markdown(reply.text, reply.citations)
+                answer_raw = reply.text
+            except Unavailable:
+                reply, qid = None, None
+                text = answer_raw = UNAVAILABLE.format(clinic_contact=s.clinic_contact)
+            except AssistantError as exc:
+                reply, qid = None, None
+                text = answer_raw = f"Sorry, I could not read that message: {exc}"
+            shown.append({"role": "assistant", "content": ""})
+            idx = len(shown) - 1
+            meta[str(idx)] = {"question": question, "answer": answer_raw, "question_id": qid}
+            raw = raw + [{"role": "user", "content": question}, {"role": "assistant", "content": answer_raw}]
+            plain_answer = reply is not None and reply.route in ("answer", "advice") and "<details" in text
+            if plain_answer:  # stream the prose, then show the expandable sources at once
+                head, _, tail = text.partition("\n**Sources**")
+                for part in _stream(head):
+                    shown[idx] = {"role": "assistant", "content": part}
+                    yield shown, raw, meta, "", ""
+                    time.sleep(0.02)
+                shown[idx] = {"role": "assistant", "content": text}
+            else:
+                shown[idx] = {"role": "assistant", "content": text}
+            yield shown, raw, meta, "", ""
+
+        outs = [chat, history, turns, box, status]
+        box.submit(respond, [box, chat, history, turns], outs, api_name="ask")
+        send.click(respond, [box, chat, history, turns], outs, api_visibility="private")
+        for b in starter_buttons:
+            b.click(respond, [b, chat, history, turns], outs, api_visibility="private")
+
+        def on_like(meta: dict, data: gr.LikeData):
+            idx = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+            info = (meta or {}).get(str(idx))
+            if info is None or data.liked in (None, ""):
+                return None, gr.update(visible=False), ""
+            rating = 1 if data.liked is True or data.liked == "Like" else -1
+            fid = service.store.add_feedback(rating=rating, question=info["question"], answer=info["answer"],
+                                             question_id=info.get("question_id"))
+            return fid, gr.update(visible=True), "Thank you for the feedback."
+
+        chat.like(on_like, [turns], [last_feedback, comment_row, status], api_visibility="private")
+
+        def on_comment(fid, text):
+            if fid is None or not (text or "").strip():
+                return gr.update(visible=fid is not None), text, "Type a comment first, or ignore this box."
+            service.store.set_comment(int(fid), text.strip())
+            return gr.update(visible=False), "", "Comment saved. Thank you."
+
+        comment.submit(on_comment, [last_feedback, comment], [comment_row, comment, status], api_visibility="private")
+        comment_send.click(on_comment, [last_feedback, comment], [comment_row, comment, status],
+                           api_visibility="private")
+        clear.click(lambda: ([], [], {}, None, gr.update(visible=False), "", ""), None,
+                    [chat, history, turns, last_feedback, comment_row, box, status], api_visibility="private")
+    return demo
+
+
+# ---- staff console ---------------------------------------------------------------------------------
+PASSAGE_COLUMNS = ["rank", "source", "section", "fused", "dense", "bm25", "dense rank", "bm25 rank", "passage"]
+
+
+def parse_history(text: str) -> list[dict]:
+    """History typed by staff: a JSON list of turns, or lines "user: ..." / "assistant: ..."."""
+    text = (text or "").strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise gr.Error(f"The history is not valid JSON: {exc}") from None
+        return data if isinstance(data, list) else []
+    turns = []
+    for line in text.splitlines():
+        role, _, content = line.partition(":")
+        role = role.strip().lower()
+        if role in ("user", "assistant") and content.strip():
+            turns.append({"role": role, "content": content.strip()})
+        elif line.strip():
+            turns.append({"role": "user", "content": line.strip()})
+    return turns
+
+
+def _passages(reply) -> list[list]:
+    cited = {c.chunk_id for c in reply.citations}
+    rows = []
+    for i, h in enumerate(reply.retrieved, 1):
+        r = lambda x: None if x is None else round(float(x), 4)  # noqa: E731
+        rows.append([f"{i}{' *' if h.chunk_id in cited else ''}", h.source, h.section or h.title, r(h.score),
+                     r(h.dense_score), r(h.bm25_score), h.dense_rank, h.bm25_rank, h.text[:300]])
+    return rows
+
+
+def _eval_files() -> list[str]:
+    return sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "evals").glob("*.jsonl"))
+
+
+def _eval_runs(root: Path) -> list[str]:
+    return sorted((str(p.parent) for p in root.glob("*/report.json")), reverse=True)
+
+
+def staff_app(service: Service) -> gr.Blocks:
+    s = service.settings
+    runs_root = Path("runs") / "console"
+    with gr.Blocks(title="Clinic assistant — staff console", analytics_enabled=False) as demo:
+        gr.Markdown("## Staff console\nPreview answers with their evidence, read the question log and feedback, "
+                    "curate answers, rebuild the index and run benchmarks.")
+        with gr.Tab("Preview", elem_id="tab-preview"):
+            with gr.Row():
+                q = gr.Textbox(label="Question", scale=3, elem_id="staff-question")
+                hist = gr.Textbox(label="History (optional): one turn a line, 'user: ...' / 'assistant: ...', or JSON",
+                                  lines=3, scale=2)
+            go = gr.Button("Preview answer", variant="primary", elem_id="staff-preview")
+            with gr.Row():
+                patient_view = gr.Markdown(label="What the patient sees", elem_id="patient-view")
+                decision = gr.JSON(label="Decision: route, triage, standalone question, signals")
+            passages = gr.Dataframe(headers=PASSAGE_COLUMNS, label="Ranked passages (* = cited)", wrap=True,
+                                    elem_id="passages")
+            timings = gr.Dataframe(headers=["stage", "ms"], label="Latency by stage")
+
+            def preview(question, history_text):
+                try:
+                    reply = service.bot.ask(question or "", parse_history(history_text))
+                except AssistantError as exc:
+                    raise gr.Error(str(exc)) from None
+                info = {"route": reply.route, "triage": reply.triage, "standalone_question": reply.standalone_question,
+                        "signals": reply.signals, "citations": [f"[{c.number}] {c.source} {c.chunk_id}" for c in reply.citations]}
+                stages = [[k, v] for k, v in reply.timings.items()] + [["total", round(sum(reply.timings.values()), 2)]]
+                return patient_markdown(reply.text, reply.citations), info, _passages(reply), stages
+
+            go.click(preview, [q, hist], [patient_view, decision, passages, timings], api_visibility="private")
+            q.submit(preview, [q, hist], [patient_view, decision, passages, timings], api_visibility="private")
+
+        with gr.Tab("Question log & feedback", elem_id="tab-log"):
+            with gr.Row():
+                route = gr.Dropdown(["all", "answer", "abstain", "advice", "emergency", "greeting"], value="all",
+                                    label="Route")
+                refresh = gr.Button("Refresh")
+                dl_q = gr.DownloadButton("Export questions (CSV)")
+                dl_f = gr.DownloadButton("Export feedback (CSV)")
+            log_table = gr.Dataframe(label="Questions (newest first; personal data redacted)", wrap=True)
+            fb_table = gr.Dataframe(label="Feedback (newest first)", wrap=True)
+
+            def load_log(r):
+                rows = service.store.rows("questions", 500, None if r == "all" else r)
+                fb = service.store.rows("feedback", 500)
+                return rows_frame(rows), rows_frame(fb)
+
+            def export(table):
+                folder = Path(tempfile.mkdtemp(prefix="staff-export-"))
+                path = folder / f"{table}-{dt.date.today().isoformat()}.csv"
+                path.write_text(service.store.csv(table), encoding="utf-8")
+                return str(path)
+
+            refresh.click(load_log, [route], [log_table, fb_table], api_visibility="private")
+            route.change(load_log, [route], [log_table, fb_table], api_visibility="private")
+            dl_q.click(lambda: export("questions"), None, dl_q, api_visibility="private")
+            dl_f.click(lambda: export("feedback"), None, dl_f, api_visibility="private")
+            demo.load(load_log, [route], [log_table, fb_table], api_visibility="private")
+
+        with gr.Tab("Curated answers", elem_id="tab-curate"):
+            gr.Markdown("Turn a question the assistant abstained on into a reviewed FAQ entry. It is saved in "
+                        f"`{s.corpus_dir}/{s.faq_subdir}/`, indexed at once and cited like any other source.")
+            pick = gr.Dropdown([], label="Abstained questions from the log", allow_custom_value=True)
+            reload_pick = gr.Button("Load abstained questions", size="sm")
+            fq = gr.Textbox(label="Question")
+            fa = gr.Textbox(label="Answer text (reviewed)", lines=6)
+            with gr.Row():
+                reviewer = gr.Textbox(label="Reviewer")
+                rdate = gr.Textbox(label="Review date (YYYY-MM-DD)", value=lambda: dt.date.today().isoformat())
+            save = gr.Button("Save and index", variant="primary")
+            faq_status = gr.Markdown()
+
+            def abstained():
+                qs = list(dict.fromkeys(r["question"] for r in service.store.rows("questions", 500, "abstain")))
+                return gr.update(choices=qs, value=qs[0] if qs else None)
+
+            def save_faq(question, answer, who, when, progress=gr.Progress()):
+                try:
+                    path = service.add_faq(question, answer, who, when,
+                                           progress=lambda d, t: progress((d, t), desc="Embedding"))
+                except AssistantError as exc:
+                    raise gr.Error(str(exc)) from None
+                return f"Saved `{path}` and indexed it. {service.build.message}"
+
+            reload_pick.click(abstained, None, pick, api_visibility="private")
+            pick.change(lambda v: v or "", pick, fq, api_visibility="private")
+            save.click(save_faq, [fq, fa, reviewer, rdate], faq_status, api_visibility="private")
+
+        with gr.Tab("Index", elem_id="tab-index"):
+            index_info = gr.JSON(label="Index status (from the manifest)")
+            with gr.Row():
+                check = gr.Button("Refresh status")
+                rebuild = gr.Button("Rebuild index from the corpus", variant="primary")
+            rebuild_status = gr.Markdown()
+
+            def do_rebuild(progress=gr.Progress()):
+                progress(0, desc="Reading the corpus")
+                try:
+                    msg = service.rebuild(progress=lambda d, t: progress((d, t), desc="Embedding"))
+                except AssistantError as exc:
+                    raise gr.Error(str(exc)) from None
+                return msg, service.status()
+
+            check.click(service.status, None, index_info, api_visibility="private")
+            rebuild.click(do_rebuild, None, [rebuild_status, index_info], api_visibility="private")
+            demo.load(service.status, None, index_info, api_visibility="private")
+
+        with gr.Tab("Evaluate", elem_id="tab-eval"):
+            with gr.Row():
+                bench = gr.Dropdown(_eval_files(), value=(_eval_files() or [None])[0], label="Benchmark file")
+                previous = gr.Dropdown(_eval_runs(runs_root), label="Compare with an earlier run (optional)",
+                                       allow_custom_value=True)
+            run_btn = gr.Button("Run benchmark", variant="primary")
+            eval_status = gr.Markdown()
+            metric_table = gr.Dataframe(headers=["metric", "value", "previous", "change"], label="Metrics")
+            plots = gr.Gallery(label="Plots", columns=3, height=320)
+            fails = gr.Dataframe(label="Failures", wrap=True)
+
+            def run_eval(path, prev, progress=gr.Progress()):
+                from . import evaluate
+
+                try:
+                    cases = evaluate.load_cases(REPO_ROOT / path if not Path(path).is_absolute() else path)
+                    bot = service.bot
+                except (AssistantError, TypeError) as exc:
+                    raise gr.Error(str(exc)) from None
+                rows, m = evaluate.run(bot, cases, progress=lambda i, n: progress((i, n), desc="Asking"))
+                out = runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(path).stem}"
+                evaluate.write_report(out, m, rows, f"Eval of {path}", evaluate.abstain_thresholds(bot.settings))
+                old = {}
+                if prev and (Path(prev) / "report.json").is_file():
+                    old = evaluate.flat_metrics(json.loads((Path(prev) / "report.json").read_text(encoding="utf-8")))
+                table = []
+                for k, v in evaluate.flat_metrics(m).items():
+                    if k.startswith("confusion"):
+                        continue
+                    before = old.get(k)
+                    change = "" if before is None or v is None else (
+                        "worse" if evaluate.regressed(k, before, v) else "same" if before == v else "better")
+                    table.append([k, v, before, change])
+                failed = [[r["id"], r["kind"], r["route"], r["question"][:120]] for r in evaluate.failures(rows)]
+                images = [str(out / name) for name in evaluate.PLOTS.values()]
+                msg = f"{len(rows)} cases, {len(failed)} failures; report in `{out}`."
+                return (msg, table, images, gr.update(value=failed, headers=["id", "kind", "route", "question"]),
+                        gr.update(choices=_eval_runs(runs_root)))
+
+            run_btn.click(run_eval, [bench, previous], [eval_status, metric_table, plots, fails, previous],
+                          api_visibility="private")
+    return demo
+
+
+def rows_frame(rows: list[dict]):
+    """A list of row dicts as a Dataframe update (headers from the first row)."""
+    if not rows:
+        return gr.update(value=[], headers=["(no rows yet)"])
+    return gr.update(value=[list(r.values()) for r in rows], headers=list(rows[0].keys()))
