@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow eval eval-gate index chat bench clean
+.PHONY: run ask test test-slow eval eval-gate index chat bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,15 @@ $(STAMP): pyproject.toml
 index: $(STAMP)
 	$(VENV)/bin/assistant index
 
+# Build or update the index, then serve the patient chat, staff console and API (HOST/PORT to change).
+HOST ?= 127.0.0.1
+PORT ?= 7860
 run: index
 	$(VENV)/bin/assistant info
+	$(PY) app.py --host $(HOST) --port $(PORT)
+
+ask: index
 	$(VENV)/bin/assistant ask --passages "How many prolotherapy sessions are usually needed?"
-	@if [ -t 0 ]; then $(VENV)/bin/assistant chat; fi
 
 chat: index
 	$(VENV)/bin/assistant chat
