@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,6 +67,9 @@ class Assistant:
                               prompts.toml(settings.prompts_dir, "coverage.toml"))
         self.triager = Triager(settings.prompts_dir, settings.emergency_semantic_threshold)
         self._chat_model = chat_model
+        self._answer_types = {
+            name: (re.compile(t["question"], re.I), re.compile(t["answer"], re.I))
+            for name, t in prompts.toml(settings.prompts_dir, "coverage.toml").get("answer_types", {}).items()}
         self._weights = (settings.dense_weight, settings.bm25_weight)
         self._texts = {name: prompts.text(settings.prompts_dir, f"{name}.md") for name in (
             "framing", "escalation", "escalation_self_harm", "greeting", "abstain", "advice", "advice_injection")}
@@ -89,7 +93,8 @@ class Assistant:
             return []
         return search(self.index, self.embedder, self.lexicon, query, k=k, pool=max(self.settings.candidate_pool, k),
                       mode=mode or self.settings.retrieval_mode, rrf_k=self.settings.rrf_k, weights=self._weights,
-                      fusion=self.settings.fusion, alpha=self.settings.fusion_alpha)
+                      fusion=self.settings.fusion, alpha=self.settings.fusion_alpha,
+                      sentence_weight=self.settings.sentence_weight)
 
     def as_retriever(self, k: int = 5) -> AssistantRetriever:
         """This assistant's hybrid retriever as a langchain-core BaseRetriever."""
@@ -129,10 +134,25 @@ class Assistant:
         return body, citations
 
     def covered(self, question: str, hits: list[Hit], top_dense: float) -> tuple[bool, dict]:
-        """Whether the sources cover the question, with the signals behind the decision."""
+        """Whether the sources cover the question, with the signals behind the decision: the question's
+        salient words are covered, weighed together with how closely one sentence of the sources matches it."""
+        s = self.settings
         coverage, missing = self.lexicon.coverage(question)
-        ok = bool(hits) and top_dense >= self.settings.abstain_min_dense and coverage >= self.settings.abstain_min_coverage
-        return ok, {"top_dense": round(top_dense, 4), "coverage": round(coverage, 4), "missing_words": missing}
+        top_sentence = max((h.sentence_score for h in hits if h.sentence_score is not None), default=None)
+        if top_sentence is None:  # an index without sentence vectors: the words alone decide
+            words_ok = coverage >= s.abstain_min_coverage
+        else:
+            words_ok = coverage + s.abstain_sentence_weight * top_sentence >= s.abstain_min_score
+        ok = bool(hits) and top_dense >= s.abstain_min_dense and words_ok
+        return ok, {"top_dense": round(top_dense, 4), "coverage": round(coverage, 4), "missing_words": missing,
+                    "top_sentence": None if top_sentence is None else round(top_sentence, 4)}
+
+    def missing_answer_type(self, question: str, answer: str) -> str | None:
+        """The kind of fact the question asks for (prompts/coverage.toml answer_types) when the answer has none."""
+        for name, (asks, has) in self._answer_types.items():
+            if asks.search(question) and not has.search(answer):
+                return name
+        return None
 
     def ask(self, question: str, history: list[dict] | None = None) -> Reply:
         """Answer one patient message, given the conversation so far."""
@@ -176,7 +196,7 @@ class Assistant:
         vec = embed(standalone)
         hits = search(self.index, self.embedder, self.lexicon, standalone, k=max(s.top_k, 5),
                       pool=s.candidate_pool, mode=s.retrieval_mode, rrf_k=s.rrf_k, vec=vec, weights=self._weights,
-                      fusion=s.fusion, alpha=s.fusion_alpha)
+                      fusion=s.fusion, alpha=s.fusion_alpha, sentence_weight=s.sentence_weight)
         d_ids, d_scores = self.index.dense_search(vec, 1)
         top_dense = float(d_scores[0]) if len(d_scores) else 0.0
         t = lap("retrieve", t)
@@ -200,6 +220,9 @@ class Assistant:
             return self._reply("abstain", self._abstain_body(hits), **common)
         answer, citations = self._answer_body(standalone, hits)
         lap("compose", t)
-        if not answer:
+        missing_type = self.missing_answer_type(standalone, answer) if answer else None
+        if missing_type:
+            common["signals"] = signals | {"missing_answer_type": missing_type}
+        if not answer or missing_type:
             return self._reply("abstain", self._abstain_body(hits), **common)
         return self._reply("answer", rewritten + answer + "\n\n" + sources_block(citations), citations=citations, **common)

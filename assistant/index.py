@@ -21,6 +21,7 @@ from .chunking import Chunk, Chunker
 from .documents import Document, LoadReport, load_corpus
 from .embedding import Embedder
 from .errors import CorpusError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from .sentences import SentenceVectors, chunk_sentences
 from .settings import Settings
 from .text import analyze, words
 
@@ -93,16 +94,61 @@ def vocabulary(texts: list[str]) -> list[str]:
     return sorted(out)
 
 
-def _faiss_index(vectors: np.ndarray, kind: str, auto_threshold: int):
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
+IVFPQ_RERANK = 10  # IVF-PQ candidates per wanted result, re-scored exactly against the stored embeddings
+
+
+def choose_index_type(n: int, kind: str, hnsw_threshold: int, ivfpq_threshold: int = 0) -> str:
+    """The FAISS structure for n vectors: "auto" is flat below hnsw_threshold, HNSW from it, and IVF-PQ
+    from ivfpq_threshold (0: never); other kinds are used as given."""
+    if kind != "auto":
+        return kind
+    if ivfpq_threshold and n >= ivfpq_threshold:
+        return "ivfpq"
+    return "hnsw" if n >= hnsw_threshold else "flat"
+
+
+def ivfpq_params(n: int, dim: int) -> dict:
+    """IVF-PQ shape for n vectors: about 2*sqrt(n) lists (a power of two, at least 39 training points
+    each), dim/8 sub-quantizers of 8 bits (fewer bits for tiny n), 1/16 of the lists probed."""
+    nlist = 1
+    while nlist * 2 <= min(2 * n ** 0.5, n / 39):
+        nlist *= 2
+    m = max(d for d in range(1, max(1, dim // 8) + 1) if dim % d == 0)
+    nbits = max(1, min(8, int(np.log2(max(n, 2)))))
+    return {"nlist": nlist, "m": m, "nbits": nbits, "nprobe": max(1, nlist // 16)}
+
+
+def _ivfpq_index(vectors: np.ndarray, params: dict, seed: int = 1234):
     import faiss
 
     dim = vectors.shape[1]
-    if kind == "auto":
-        kind = "hnsw" if len(vectors) >= auto_threshold else "flat"
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFPQ(quantizer, dim, params["nlist"], params["m"], params["nbits"], faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = 20
+    index.pq.cp.niter, index.pq.cp.max_points_per_centroid = 10, 64  # candidates are re-scored exactly anyway
+    index.cp.min_points_per_centroid = index.pq.cp.min_points_per_centroid = 1  # tiny corpora: no warnings
+    rng = np.random.default_rng(seed)
+    n_train = min(len(vectors), max(64 * params["nlist"], 64 * 2 ** params["nbits"]))
+    train = vectors if n_train == len(vectors) else vectors[np.sort(rng.choice(len(vectors), n_train, replace=False))]
+    index.train(np.ascontiguousarray(train))
+    index.nprobe = params["nprobe"]
+    return index
+
+
+def _faiss_index(vectors: np.ndarray, kind: str, auto_threshold: int, ivfpq_threshold: int = 0):
+    import faiss
+
+    dim = vectors.shape[1]
+    kind = choose_index_type(len(vectors), kind, auto_threshold, ivfpq_threshold)
+    if kind == "ivfpq" and len(vectors) == 0:
+        kind = "flat"  # nothing to train the quantizers on
     if kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    elif kind == "ivfpq":
+        index = _ivfpq_index(vectors, ivfpq_params(len(vectors), dim))
     else:
         index = faiss.IndexFlatIP(dim)
     if len(vectors):
@@ -121,6 +167,7 @@ class Index:
     faiss_index: object
     bm25: BM25
     vocabulary: list[str] = field(default_factory=list)
+    sentences: SentenceVectors | None = None
     _by_id: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -131,7 +178,14 @@ class Index:
         k = min(k, len(self.chunks))
         if k == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        scores, ids = self.faiss_index.search(vec.reshape(1, -1).astype(np.float32), k)
+        query = vec.reshape(1, -1).astype(np.float32)
+        if self.manifest.get("index_type") == "ivfpq":  # PQ scores are approximate: re-score exactly
+            _, ids = self.faiss_index.search(query, min(len(self.chunks), k * IVFPQ_RERANK))
+            ids = ids[0][ids[0] >= 0]
+            exact = self.embeddings[ids] @ query[0]
+            best = np.argsort(-exact, kind="stable")[:k]
+            return ids[best], exact[best]
+        scores, ids = self.faiss_index.search(query, k)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
@@ -201,6 +255,7 @@ def load_index(index_dir: str | Path, model_id: str | None = None) -> Index:
         vectors = faiss.read_index(str(folder / "vectors.faiss"))
         bm25 = BM25.load(folder / "bm25")
         vocab = (folder / "vocabulary.txt").read_text(encoding="utf-8").split()
+        sentences = SentenceVectors.load(folder, len(chunks))
     except Exception as exc:  # any unreadable part means the version is unusable
         raise IndexCorruptError(f"The index at {index_dir}/ is damaged ({type(exc).__name__}: {exc}). {BUILD_HINT}") from None
     n = manifest.get("counts", {}).get("chunks")
@@ -209,7 +264,7 @@ def load_index(index_dir: str | Path, model_id: str | None = None) -> Index:
             f"The index at {index_dir}/ is inconsistent: {len(chunks)} chunks, {len(embeddings)} embeddings, "
             f"{vectors.ntotal} vectors, manifest says {n}. {BUILD_HINT}"
         )
-    return Index(folder, manifest, chunks, embeddings, vectors, bm25, vocab)
+    return Index(folder, manifest, chunks, embeddings, vectors, bm25, vocab, sentences)
 
 
 @dataclass(frozen=True)
@@ -250,7 +305,31 @@ def _previous(index_dir: Path, model_id: str, params: dict) -> tuple[dict, dict[
     by_doc: dict[str, list[tuple[int, Chunk]]] = {}
     for i, c in enumerate(prev.chunks):
         by_doc.setdefault(c.source, []).append((i, c))
-    return prev.manifest, by_doc, prev.embeddings
+    return prev.manifest, by_doc, prev.embeddings, prev.sentences
+
+
+def _sentence_vectors(chunks: list[Chunk], new_pos: dict[str, int], prev, embedder: Embedder,
+                      max_chunks: int) -> SentenceVectors | None:
+    """Sentence vectors for every chunk, reusing the previous version's for unchanged chunks; None past
+    max_chunks (memory and build time grow with the sentence count; retrieval then ranks passages alone)."""
+    if not chunks or len(chunks) > max_chunks:
+        return None
+    old_sv = prev[3] if prev else None
+    old_pos = {c.id: i for items in (prev[1].values() if prev else ()) for i, c in items} if old_sv is not None else {}
+    per_chunk: list = [None] * len(chunks)
+    todo: list[tuple[int, list[tuple[int, str]]]] = []
+    for pos, c in enumerate(chunks):
+        if c.id not in new_pos and c.id in old_pos:
+            per_chunk[pos] = old_sv.of_chunk(old_pos[c.id])
+        else:
+            todo.append((pos, chunk_sentences(c.text)))
+    texts = [t for _, sents in todo for _, t in sents]
+    vecs = embedder.encode(texts) if texts else np.zeros((0, embedder.dim), np.float32)
+    at = 0
+    for pos, sents in todo:
+        per_chunk[pos] = (vecs[at:at + len(sents)], np.array([i for i, _ in sents], dtype=np.int32))
+        at += len(sents)
+    return SentenceVectors.build(per_chunk, embedder.dim)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -342,8 +421,12 @@ def build_index(
                 rows.append(prev[2][[i for i, _ in old]])
         dim = embedder.dim
         vectors = np.ascontiguousarray(np.vstack(rows) if rows else np.zeros((0, dim), np.float32), dtype=np.float32)
-        vindex, kind = _faiss_index(vectors, settings.index_type, settings.hnsw_auto_threshold)
+        vindex, kind = _faiss_index(vectors, settings.index_type, settings.hnsw_auto_threshold,
+                                   settings.ivfpq_auto_threshold)
         bm25 = BM25.build([analyze(c.embed_text) for c in chunks])
+        t_sent = time.perf_counter()
+        sentences = _sentence_vectors(chunks, new_pos, prev, embedder, settings.sentence_vectors_max_chunks)
+        embed_seconds += time.perf_counter() - t_sent
 
         manifest = {
             "schema_version": SCHEMA_VERSION,
@@ -353,7 +436,8 @@ def build_index(
             "index_type_requested": settings.index_type,
             "documents": hashes,
             "titles": {d.id: d.title for d in documents},
-            "counts": {"documents": len(documents), "chunks": len(chunks)},
+            "counts": {"documents": len(documents), "chunks": len(chunks),
+                       "sentences": None if sentences is None else len(sentences.vectors)},
             "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "corpus": str(corpus_dir),
         }
@@ -367,6 +451,8 @@ def build_index(
             _write_file(tmp / "embeddings.npy", lambda fh: np.save(fh, vectors, allow_pickle=False), "wb")
             faiss.write_index(vindex, str(tmp / "vectors.faiss"))
             bm25.save(tmp / "bm25")
+            if sentences is not None:
+                sentences.save(tmp, _write_file)
             _write_file(tmp / "vocabulary.txt", lambda fh: fh.write("\n".join(vocabulary([c.embed_text for c in chunks]))))
             _write_file(tmp / "manifest.json", lambda fh: json.dump(manifest, fh, indent=1, ensure_ascii=False))
             for p in list(tmp.rglob("*")):

@@ -33,6 +33,8 @@ class Hit:
     dense_rank: int | None = None
     bm25_rank: int | None = None
     metadata: dict = field(default_factory=dict)
+    sentence_score: float | None = None                           # best sentence cosine, when re-ranked
+    sentence_scores: dict = field(default_factory=dict, repr=False)  # {sentence number: cosine}
 
 
 class Lexicon:
@@ -157,11 +159,15 @@ def _rank_lists(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, 
 
 def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, k: int = 5, pool: int = 50,
            mode: str = "hybrid", rrf_k: int = 60, vec: np.ndarray | None = None,
-           weights: tuple[float, float] = (1.0, 1.0), fusion: str = "score", alpha: float = 0.8) -> list[Hit]:
+           weights: tuple[float, float] = (1.0, 1.0), fusion: str = "score", alpha: float = 0.8,
+           sentence_weight: float = 0.0) -> list[Hit]:
     """Ranked passages for a query, best first; near-identical passages appear once.
 
     Hybrid fusion "score" (default): alpha * dense cosine + (1 - alpha) * BM25 / the query's best
-    BM25 score; "rrf": weighted reciprocal rank fusion."""
+    BM25 score; "rrf": weighted reciprocal rank fusion. With sentence vectors in the index and
+    sentence_weight > 0, score fusion then mixes in the passage's best sentence cosine."""
+    if vec is None and mode in ("hybrid", "dense"):
+        vec = embedder.encode_query(query)
     (d_ids, d_sc), (b_ids, b_sc) = _rank_lists(index, embedder, lexicon, query, max(pool, k), mode, vec)
     fused: Counter = Counter()
     info: dict[int, dict] = {}
@@ -178,6 +184,12 @@ def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, k: in
         else:
             fused[i] += (1 - alpha) * s / b_max if fusion == "score" else weights[1] / (rrf_k + rank)
         info.setdefault(i, {})["bm25"] = (s, rank)
+    best: dict[int, float] = {}
+    rerank = sentence_weight > 0 and index.sentences is not None and mode == "hybrid" and fusion == "score"
+    if rerank:
+        best = index.sentences.best(vec, list(fused))
+        for i in fused:
+            fused[i] = (1 - sentence_weight) * fused[i] + sentence_weight * best.get(i, 0.0)
     hits: list[Hit] = []
     seen: set[str] = set()
     for i, score in sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -191,6 +203,7 @@ def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, k: in
             source=c.source, chunk_id=c.id, title=c.title, section=c.section, text=c.text, score=float(score),
             dense_score=None if d is None else float(d[0]), bm25_score=None if b is None else float(b[0]),
             dense_rank=None if d is None else d[1], bm25_rank=None if b is None else b[1], metadata=c.metadata,
+            sentence_score=best.get(i), sentence_scores=index.sentences.sims(vec, i) if rerank else {},
         ))
         if len(hits) >= k:
             break

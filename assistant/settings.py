@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-INDEX_TYPES = ("flat", "hnsw", "auto")
+INDEX_TYPES = ("flat", "hnsw", "ivfpq", "auto")
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("score", "rrf")
 APP_MODES = ("development", "production")
@@ -31,7 +31,10 @@ class Settings:
     max_tokens: int = 200
     overlap_sentences: int = 1
     index_type: str = "flat"
+    # index_type "auto": flat below hnsw_auto_threshold vectors, HNSW from it, IVF-PQ (exact re-scoring,
+    # about half the memory) from ivfpq_auto_threshold (0: never); see benchmarks/index_scale.py.
     hnsw_auto_threshold: int = 50_000
+    ivfpq_auto_threshold: int = 0
     skip_stale: bool = True
     retrieval_mode: str = "hybrid"
     # Hybrid fusion: "score" = fusion_alpha * dense cosine + (1 - fusion_alpha) * BM25 / best BM25
@@ -42,10 +45,18 @@ class Settings:
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
     candidate_pool: int = 50
+    # Passages are re-ranked by sentence_weight * (best sentence cosine) + the rest * fused score; sentence
+    # vectors are built for indexes of up to sentence_vectors_max_chunks chunks (0: never).
+    sentence_weight: float = 0.5
+    sentence_vectors_max_chunks: int = 20_000
     top_k: int = 5
     # Abstention thresholds, chosen from score distributions on evals/questions.jsonl.
     abstain_min_dense: float = 0.14
     abstain_min_coverage: float = 0.74
+    # With sentence vectors: answer when coverage + abstain_sentence_weight * (best sentence cosine)
+    # reaches abstain_min_score (a line fitted by evals/calibrate.py); without them, coverage alone.
+    abstain_sentence_weight: float = 0.85
+    abstain_min_score: float = 1.20
     # Highest exemplar cosine of any non-emergency tuning question is 0.46: escalate from 0.60.
     emergency_semantic_threshold: float = 0.60
     answer_words: int = 120
@@ -100,6 +111,8 @@ def validate(s: Settings) -> Settings:
     """Check choices and ranges; the messages list the valid values."""
     if s.index_type not in INDEX_TYPES:
         raise ConfigError(f"index_type={s.index_type!r}; choose one of {', '.join(INDEX_TYPES)}.")
+    if s.hnsw_auto_threshold < 1 or s.ivfpq_auto_threshold < 0:
+        raise ConfigError("hnsw_auto_threshold must be at least 1 and ivfpq_auto_threshold 0 (never) or more.")
     if s.retrieval_mode not in RETRIEVAL_MODES:
         raise ConfigError(
             f"retrieval_mode={s.retrieval_mode!r}; choose one of {', '.join(RETRIEVAL_MODES)}."

@@ -115,7 +115,7 @@ def test_manifest_records_model_params_and_documents(built):
     assert sorted(m["documents"]) == ["faq/parking.md", "sessions.md", "side_effects.md"]
     assert m["titles"] == {"faq/parking.md": "Parking", "sessions.md": "Treatment Sessions",
                            "side_effects.md": "Side Effects"}
-    assert m["counts"] == {"documents": 3, "chunks": 3}
+    assert m["counts"] == {"documents": 3, "chunks": 3, "sentences": 6}
 
 
 def test_load_round_trip_gives_identical_results(embedder, built):
