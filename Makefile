@@ -40,11 +40,11 @@ eval: index
 	$(VENV)/bin/assistant eval evals/questions.jsonl --out runs/questions
 	$(VENV)/bin/assistant eval evals/heldout.jsonl --out runs/heldout
 
-# CI gate: the question set must keep these floors (set by the lead; exit 1 names each metric below).
+# CI gate: the question set must keep the answer-engine floors (exit 1 names each metric below).
 eval-gate: index
-	$(VENV)/bin/assistant eval evals/questions.jsonl --out runs/gate --fail-under emergency_recall=1.0 framing_rate=1.0 hit@3=0.9 \
-		route_accuracy.emergency=1.0 route_accuracy.answerable=0.9 route_accuracy.out_of_scope=0.9 \
-		route_accuracy.personal_advice=0.95 route_accuracy.greeting=0.95 citation_evidence_rate=0.8
+	$(VENV)/bin/assistant eval evals/questions.jsonl --out runs/gate --fail-under emergency_recall=1.0 framing_rate=1.0 hit@3=0.95 \
+		route_accuracy.emergency=1.0 route_accuracy.answerable=0.95 route_accuracy.out_of_scope=0.95 \
+		route_accuracy.personal_advice=0.95 route_accuracy.greeting=0.95 citation_evidence_rate=0.9
 	$(VENV)/bin/assistant eval evals/triage_tuning.jsonl --out runs/gate-triage --fail-under emergency_recall=1.0 framing_rate=1.0
 
 clean:
