@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import AssistantError, IndexBusyError, InputError
 from .service import Service, Unavailable
@@ -39,8 +40,9 @@ class Turn(BaseModel):
 
 class AskRequest(BaseModel):
     question: str = Field(description="The patient's message.", examples=["How many sessions are usually needed?"])
-    history: list[Any] = Field(default_factory=list, description="Earlier turns, oldest first: "
-                               '[{"role": "user"|"assistant", "content": "..."}]. Malformed turns are ignored.')
+    history: list[Any] | None = Field(default_factory=list, description="Earlier turns, oldest first: "
+                                      '[{"role": "user"|"assistant", "content": "..."}] (null for none). '
+                                      "Malformed turns are ignored.")
 
 
 class CitationOut(BaseModel):
@@ -61,7 +63,7 @@ class AskResponse(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    question_id: int | None = None
+    question_id: int | None = Field(None, ge=1, le=2**63 - 1)  # SQLite's integer range
     rating: int = Field(description="1 for thumbs up, -1 for thumbs down.")
     comment: str = ""
 
@@ -129,9 +131,6 @@ def create_api(service: Service, staff_user: str, staff_password: str) -> FastAP
         return creds.username
 
     origins = [o.strip() for o in s.cors_origins.split(",") if o.strip()]
-    if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Content-Type"], max_age=600)
 
     @app.middleware("http")
     async def limits_and_headers(request: Request, call_next):
@@ -162,12 +161,16 @@ def create_api(service: Service, staff_user: str, staff_password: str) -> FastAP
             response.headers["Content-Security-Policy"] = "frame-ancestors 'self' " + " ".join(origins)
         return response
 
+    if origins:  # added last, so outermost: the 413 answered above carries the CORS headers too
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type"], max_age=600)
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
         return SafeJSONResponse({"error": _validation_message(exc)}, 422 if "JSON" not in _validation_message(exc) else 400)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)  # also starlette's own, e.g. a body that is not UTF-8
+    async def http_error(request: Request, exc: StarletteHTTPException):
         return SafeJSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
 
     @app.get("/healthz", tags=["service"], summary="200 once the index is loaded; 503 with the reason otherwise")
@@ -239,5 +242,16 @@ def create_api(service: Service, staff_user: str, staff_password: str) -> FastAP
     @app.get("/staff", include_in_schema=False)
     def staff_slash():
         return Response(status_code=307, headers={"Location": "/staff/"})
+
+    api_paths = {r.path: r.methods for r in app.routes if getattr(r, "path", "").startswith("/api/")}
+
+    # Without this, unknown /api/ paths and wrong methods fall through to the Gradio app mounted at /.
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def api_not_found(rest: str, request: Request):
+        methods = api_paths.get("/api/" + rest)
+        if methods:
+            return SafeJSONResponse({"error": f"Use {' or '.join(sorted(methods))} for /api/{rest}."}, 405,
+                                    headers={"Allow": ", ".join(sorted(methods))})
+        return SafeJSONResponse({"error": f"There is no API endpoint /api/{rest}; see /docs."}, 404)
 
     return app

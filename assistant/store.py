@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -40,6 +41,23 @@ TABLES = {
     "feedback": ("id", "ts", "question_id", "rating", "comment", "question", "answer"),
 }
 MAX_TEXT = 4000
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection): prefix a quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: object) -> str:
+    """Redacted, bounded text SQLite can store (lone surrogates cannot be encoded as UTF-8)."""
+    text = value if isinstance(value, str) else ""
+    # Redact a little past the cut so an identifier straddling it is not left half visible.
+    return redact(_SURROGATE.sub("\ufffd", text[:MAX_TEXT + 100]))[:MAX_TEXT]
+
+
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text, never evaluates; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _iso(ts: float) -> str:
@@ -76,26 +94,26 @@ class Store:
             cur = db.execute(
                 "INSERT INTO questions (ts, channel, question, standalone_question, route, triage, sources, latency_ms)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (time.time(), channel, redact(question[:MAX_TEXT]), redact(standalone_question[:MAX_TEXT]), route,
+                (time.time(), channel, _text(question), _text(standalone_question), route,
                  triage, json.dumps(sources), round(float(latency_ms), 2)))
             return int(cur.lastrowid)
 
     def add_feedback(self, *, rating: int, question: str = "", answer: str = "", comment: str = "",
                      question_id: int | None = None) -> int:
-        """Record a thumbs up (1) or down (-1) with an optional comment (redacted); returns its row id."""
+        """Record a thumbs up (1) or down (-1) with an optional comment (all text redacted: an answer can
+        quote the patient's question back); returns its row id."""
         if rating not in (1, -1):
             raise ValueError("rating must be 1 or -1")
         with self._conn() as db:
             cur = db.execute(
                 "INSERT INTO feedback (ts, question_id, rating, comment, question, answer) VALUES (?, ?, ?, ?, ?, ?)",
-                (time.time(), question_id, rating, redact((comment or "")[:MAX_TEXT]), redact(question[:MAX_TEXT]),
-                 answer[:MAX_TEXT]))
+                (time.time(), question_id, rating, _text(comment), _text(question), _text(answer)))
             return int(cur.lastrowid)
 
     def set_comment(self, feedback_id: int, comment: str) -> bool:
         """Attach a comment to an earlier rating; False when the row does not exist."""
         with self._conn() as db:
-            cur = db.execute("UPDATE feedback SET comment = ? WHERE id = ?", (redact(comment[:MAX_TEXT]), feedback_id))
+            cur = db.execute("UPDATE feedback SET comment = ? WHERE id = ?", (_text(comment), feedback_id))
             return cur.rowcount == 1
 
     def rows(self, table: str, limit: int = 200, route: str | None = None) -> list[dict]:
@@ -119,9 +137,9 @@ class Store:
             return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
     def csv(self, table: str, limit: int = 100_000) -> str:
-        """A table as CSV text, newest first."""
+        """A table as CSV text, newest first; text cells that a spreadsheet would run as formulas get a ' prefix."""
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=TABLES[table] if table in TABLES else ())
         writer.writeheader()
-        writer.writerows(self.rows(table, limit))
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in self.rows(table, limit))
         return out.getvalue()
