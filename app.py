@@ -27,6 +27,7 @@ def build_app(settings=None, *, load: bool = True):
     service = Service(settings)
     if load:
         service.load()  # before the UIs, so starter questions come from the live index
+        service.watch(settings.index_check_seconds)
     app = create_api(service, user, password)
     css = "#chat details summary{cursor:pointer;text-decoration:underline} .starter{white-space:normal}"
     staff = staff_app(service).queue(default_concurrency_limit=4)

@@ -71,6 +71,8 @@ class Service:
         self._build = threading.Lock()
         self.health = Health()
         self.build = BuildState()
+        self._sizes: dict[str, int] = {}       # file sizes of the loaded version, to notice damage on disk
+        self._failed_version: str | None = None
 
     # ---- loading -------------------------------------------------------------------------------
     def load(self) -> bool:
@@ -97,8 +99,64 @@ class Service:
             return False
         with self._swap:
             self._bot = bot
+            self._sizes = self._file_sizes(Path(bot.index.folder))
             self.health = Health("ready", "The index is loaded.", [])
         return True
+
+    @staticmethod
+    def _file_sizes(folder: Path) -> dict[str, int]:
+        from .index import FILES
+
+        sizes = {}
+        for name in FILES:
+            try:
+                sizes[name] = (folder / name).stat().st_size
+            except OSError:
+                sizes[name] = -1
+        return sizes
+
+    def check(self) -> None:
+        """Pick up an index rebuilt outside the app (e.g. `assistant index`), and report damage to the
+        live version's files on disk while patients keep being served from memory."""
+        from .index import CURRENT
+
+        if self.build.running:
+            return
+        try:
+            name = (Path(self.settings.index_dir) / CURRENT).read_text(encoding="utf-8").strip()
+        except OSError:
+            name = ""
+        bot = self._bot
+        live = Path(bot.index.folder).name if bot is not None else None
+        if name and name != live and name != self._failed_version:
+            if not self.load():
+                self._failed_version = name
+            return
+        if bot is None:
+            return
+        now = self._file_sizes(Path(bot.index.folder))
+        damaged = sorted(f for f, size in self._sizes.items() if now.get(f) != size)
+        with self._swap:
+            if damaged:
+                msg = (f"Index files changed or missing on disk ({', '.join(damaged)}); answers come from the copy "
+                       "loaded in memory. Run `assistant index --full` to rebuild.")
+                self.health = Health("ready", "Serving the last good index.", [msg])
+            elif self.health.problems and self.health.problems[0].startswith("Index files changed"):
+                self.health = Health("ready", "The index is loaded.", [])
+
+    def watch(self, interval: float = 5.0) -> threading.Thread:
+        """Run check() every `interval` seconds in a daemon thread."""
+        def loop() -> None:
+            while True:
+                time.sleep(interval)
+                try:
+                    self.check()
+                except Exception:  # the watcher must never die; the next round tries again
+                    log.exception("index check failed")
+
+        t = threading.Thread(target=loop, name="index-watch", daemon=True)
+        t.start()
+        return t
 
     def start(self) -> threading.Thread:
         """Load in the background so the server answers /healthz (503) while the model loads."""

@@ -81,6 +81,7 @@ class Settings:
     max_body_bytes: int = 262_144
     cors_origins: str = ""               # comma-separated origins allowed to call /api/ask from a browser
     app_concurrency: int = 16
+    index_check_seconds: float = 5.0     # how often the app looks for a rebuilt or damaged index
 
     def replace(self, **changes) -> "Settings":
         """A copy with some fields changed, validated."""

@@ -1,0 +1,138 @@
+"""The service behind the web app: loading, hot swap, damage on disk, rebuilds and curated answers."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import ConfigError, IndexBusyError, InputError
+from assistant.index import CURRENT, build_index
+from assistant.service import Service, Unavailable, staff_credentials
+from assistant.settings import Settings
+
+CORPUS = {
+    "sessions.md": "# Treatment Sessions\n\nProlotherapy usually takes several sessions. "
+                   "Sessions are scheduled two to three weeks apart.\n",
+    "parking.md": "# Parking\n\nFree parking is available behind the clinic building. "
+                  "The garage closes at six in the evening.\n",
+}
+
+
+@pytest.fixture
+def service(tmp_path, embedder, make_corpus):
+    corpus = make_corpus(CORPUS)
+    settings = Settings(corpus_dir=str(corpus), index_dir=str(tmp_path / "index"), db_path=str(tmp_path / "db.sqlite3"))
+    build_index(settings, embedder)
+    svc = Service(settings, embedder=embedder)
+    assert svc.load()
+    return svc
+
+
+def live(svc: Service) -> str:
+    return svc.bot.index.folder.name
+
+
+def test_loaded_service_answers_and_logs_the_question(service):
+    reply, qid = service.ask("How far apart are the sessions?", channel="chat")
+    assert reply.route == "answer" and reply.citations[0].source == "sessions.md"
+    rows = service.store.rows("questions")
+    assert [(r["id"], r["channel"], r["route"], r["sources"]) for r in rows] == [(qid, "chat", "answer", '["sessions.md"]')]
+    assert service.status()["status"] == "ready" and service.status()["index"]["documents"] == 2
+
+
+def test_missing_index_is_unavailable_with_the_build_command(tmp_path, embedder):
+    svc = Service(Settings(index_dir=str(tmp_path / "none"), db_path=str(tmp_path / "db.sqlite3")), embedder=embedder)
+    assert not svc.load()
+    status = svc.status()
+    assert status["status"] == "error" and "assistant index" in status["reason"]
+    with pytest.raises(Unavailable, match="assistant index"):
+        svc.ask("hello")
+
+
+def test_index_rebuilt_outside_the_app_is_picked_up(service, embedder):
+    before = live(service)
+    (Path(service.settings.corpus_dir) / "hours.md").write_text(
+        "# Opening Hours\n\nThe clinic is open from eight to five on weekdays.\n", encoding="utf-8")
+    build_index(service.settings, embedder)
+    service.check()
+    assert live(service) != before
+    assert service.ask("When is the clinic open?")[0].citations[0].source == "hours.md"
+
+
+def test_damaged_files_are_reported_while_the_copy_in_memory_serves(service):
+    folder = service.bot.index.folder
+    data = (folder / "vectors.faiss").read_bytes()
+    (folder / "vectors.faiss").write_bytes(data[: len(data) // 2])
+    service.check()
+    status = service.status()
+    assert status["status"] == "ready"
+    assert "vectors.faiss" in status["problems"][0] and "assistant index --full" in status["problems"][0]
+    assert service.ask("Where can I park?")[0].route == "answer"
+
+
+def test_broken_new_version_keeps_the_last_good_index(service):
+    before = live(service)
+    index_dir = service.bot.index.folder.parent
+    broken = index_dir / "v-broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{not json", encoding="utf-8")
+    (index_dir / CURRENT).write_text("v-broken\n", encoding="utf-8")
+    service.check()
+    assert live(service) == before
+    status = service.status()
+    assert status["status"] == "ready" and "assistant index --full" in status["problems"][0]
+    service.check()  # the same broken version is not retried on every round
+    assert live(service) == before
+
+
+def test_curated_answer_becomes_a_cited_source(service):
+    path = service.add_faq("Do you validate parking tickets?", "Yes. The front desk validates garage tickets "
+                           "for every appointment.", "Dr. Rivera", "2026-11-20")
+    assert path.relative_to(service.settings.corpus_dir).as_posix() == "faq/do-you-validate-parking-tickets.md"
+    text = path.read_text(encoding="utf-8")
+    assert "reviewed_by: Dr. Rivera" in text and "reviewed_on: 2026-11-20" in text and "review_due: 2027-11-20" in text
+    reply, _ = service.ask("Do you validate parking tickets?")
+    assert reply.route == "answer"
+    assert reply.citations[0].source == "faq/do-you-validate-parking-tickets.md"
+    assert "validates garage tickets" in reply.text
+    assert service.build.message.startswith("Done: 3 documents")
+
+
+@pytest.mark.parametrize("question, answer, reviewer, date, message", [
+    ("", "text", "Dr. A", "2026-11-20", "needs the question"),
+    ("Q?", "", "Dr. A", "2026-11-20", "needs the question"),
+    ("Q?", "text", " ", "2026-11-20", "needs the question"),
+    ("Q?", "text", "Dr. A", "20/11/2026", "review date"),
+])
+def test_incomplete_curated_answer_is_refused(service, question, answer, reviewer, date, message):
+    with pytest.raises(InputError, match=message):
+        service.add_faq(question, answer, reviewer, date)
+
+
+def test_second_rebuild_while_one_runs_is_refused(service):
+    assert service._build.acquire(blocking=False)
+    try:
+        with pytest.raises(IndexBusyError):
+            service.rebuild()
+    finally:
+        service._build.release()
+
+
+def test_staff_credentials_by_mode():
+    assert staff_credentials(Settings(staff_password="s3cret")) == ("staff", "s3cret", False)
+    user, password, generated = staff_credentials(Settings())
+    assert user == "staff" and generated and len(password) >= 12
+    with pytest.raises(ConfigError, match="ASSISTANT_STAFF_PASSWORD"):
+        staff_credentials(Settings(app_mode="production"))
+
+
+def test_question_log_is_redacted_in_sqlite(service):
+    service.ask("My name is Jane Doe, email jane.doe@example.com, phone 555-123-4567, born 03/14/1985. "
+                "How many sessions?")
+    con = sqlite3.connect(service.settings.db_path)
+    (stored,) = con.execute("SELECT question FROM questions").fetchone()
+    for secret in ("Jane", "Doe", "jane.doe@example.com", "555-123-4567", "03/14/1985"):
+        assert secret not in stored
+    assert "[name]" in stored and "[email]" in stored and "[phone]" in stored and "[date]" in stored
+    assert "How many sessions?" in stored  # the log keeps the question itself
