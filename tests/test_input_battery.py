@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
+from pathlib import Path
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from appserver import REPO_ROOT, running_app
 from assistant import ROUTES
 from assistant.errors import InputError
 
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "clinic-faq-hypothesis")  # not .hypothesis/ in the repo
 FRAMING = (REPO_ROOT / "prompts" / "framing.md").read_text(encoding="utf-8").strip()
 REPLY_KEYS = {"route", "text", "citations", "standalone_question", "question_id"}
 HUGE = "a" * 200_000
@@ -122,7 +126,7 @@ TURN = st.one_of(
 HISTORY = st.one_of(st.none(), st.lists(TURN, max_size=12), JUNK)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(question=st.one_of(ANY_TEXT, WORDS), history=HISTORY)
 def test_property_any_text_and_history_get_a_valid_reply(bot, question, history):
     check_reply(bot.ask(question, history=history))
@@ -282,14 +286,14 @@ JSON_BODY = st.one_of(
     JUNK)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(body=JSON_BODY)
 def test_property_http_any_json_body(base, body):
     check_response(post(base, as_json(body)))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(raw=st.one_of(st.binary(max_size=300), ANY_TEXT.map(lambda s: s.encode("utf-8", "surrogatepass"))))
 def test_property_http_any_bytes(base, raw):
