@@ -1,6 +1,8 @@
-"""Embedder: the sentence-transformers model, its own word-piece counter, loaded lazily and once."""
+"""Embedder: the sentence-transformers model, its own word-piece counter, loaded lazily and once.
+Queries go through an ONNX Runtime export of the same model when it can be had (no torch import)."""
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -9,10 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError
 from .settings import EMBEDDED_MODEL
 
 EMBEDDED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# Questions: "onnx" = ONNX Runtime export of the same model (no torch import; torch when it cannot
+# be had), "torch" = sentence-transformers. Documents are always encoded with torch. (int8 dynamic
+# quantisation was tried and changed rankings on evals/questions.jsonl, so it is not offered.)
+QUERY_ENCODERS = ("onnx", "torch")
+QUERY_ENCODER_ENV = "ASSISTANT_QUERY_ENCODER"
+
+log = logging.getLogger(__name__)
 
 
 def resolve_model(name: str) -> tuple[str, str]:
@@ -32,12 +41,22 @@ def resolve_model(name: str) -> tuple[str, str]:
 class Embedder:
     """Encodes texts to normalised float32 vectors and counts the model's word pieces."""
 
-    def __init__(self, model: str = EMBEDDED_MODEL, device: str = "cpu", cache_size: int = 2048):
+    def __init__(self, model: str = EMBEDDED_MODEL, device: str = "cpu", cache_size: int = 2048,
+                 query_encoder: str | None = None, onnx_cache: str | Path | None = None):
+        query_encoder = query_encoder or os.environ.get(QUERY_ENCODER_ENV) or QUERY_ENCODERS[0]
+        if query_encoder not in QUERY_ENCODERS:
+            raise ConfigError(f"query_encoder={query_encoder!r}; choose one of {', '.join(QUERY_ENCODERS)}.")
         self.model_id, self.location = resolve_model(model)
         self.device = device
+        self.query_encoder = query_encoder
+        self.onnx_cache = onnx_cache  # None: the per-user cache (onnx_encoder.default_cache_dir)
         self._model = None
         self._tokenizer = None
+        self._onnx = None
+        self._onnx_folder: Path | None = None
+        self._onnx_error: str | None = None
         self._lock = threading.Lock()
+        self._onnx_lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
 
@@ -117,7 +136,36 @@ class Embedder:
             out[idx] = vecs.astype(np.float32, copy=False)
             if progress:
                 progress(len(idx))
+        # torch is loaded now anyway (index build): export the query encoder here, not on the first question.
+        self._onnx_encoder(load=False)
         return out
+
+    def _onnx_encoder(self, load: bool = True):
+        """The ONNX query encoder, exported on first need; None (torch it is) when it cannot be had.
+        With load=False only make sure the export exists."""
+        if self.query_encoder == "torch" or self._onnx is not None or self._onnx_error is not None:
+            return self._onnx
+        if not load and self._onnx_folder is not None:
+            return None
+        with self._onnx_lock:
+            if self._onnx is None and self._onnx_error is None:
+                try:
+                    from . import onnx_encoder
+
+                    if self._onnx_folder is None:
+                        self._onnx_folder = onnx_encoder.ensure_export(
+                            self.model_id, self.location, self.onnx_cache, lambda: self.model)
+                    if load:
+                        self._onnx = onnx_encoder.OnnxQueryEncoder(self._onnx_folder, self.model_id)
+                except Exception as exc:  # any failure: fall back to torch, say so once
+                    self._onnx_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("ONNX query encoder unavailable (%s); encoding questions with torch.", self._onnx_error)
+        return self._onnx
+
+    @property
+    def query_backend(self) -> str:
+        """What encodes questions: "onnx" or "torch" (loads the encoder if needed)."""
+        return "torch" if self._onnx_encoder() is None else "onnx"
 
     def encode_query(self, text: str) -> np.ndarray:
         """One query vector, from a small LRU cache when the same text was asked before."""
@@ -125,7 +173,11 @@ class Embedder:
         if hit is not None:
             self._cache.move_to_end(text)
             return hit
-        vec = self.model.encode([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
+        onnx = self._onnx_encoder()
+        if onnx is not None:
+            vec = onnx.encode([text])[0]
+        else:
+            vec = self.model.encode([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
         vec = vec.astype(np.float32, copy=False)
         with self._lock:
             self._cache[text] = vec
