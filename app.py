@@ -29,7 +29,8 @@ def build_app(settings=None, *, load: bool = True):
         service.load()  # before the UIs, so starter questions come from the live index
         service.watch(settings.index_check_seconds)
     app = create_api(service, user, password)
-    css = "#chat details summary{cursor:pointer;text-decoration:underline} .starter{white-space:normal}"
+    css = ("#chat details summary{cursor:pointer;text-decoration:underline} .starter{white-space:normal} "
+           "#chat .placeholder-content{padding:0 1rem;text-align:center}")
     staff = staff_app(service).queue(default_concurrency_limit=4)
     app = gr.mount_gradio_app(app, staff, path="/staff", auth=(user, password), footer_links=[], ssr_mode=False,
                               auth_message="Clinic staff only.")

@@ -72,7 +72,10 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
         last_feedback = gr.State(None)
         gr.Markdown(f"### Ask our clinic\n{DISCLAIMER.format(emergency_number=s.emergency_number)}",
                     elem_id="disclaimer")
-        chat = gr.Chatbot(label="Conversation", elem_id="chat", height=460, feedback_options=("Like", "Dislike"),
+        # No "share" button (it is for Hugging Face Spaces) and no floating label: both sat over the first message.
+        # At most half the screen high, so the question box stays in view on a phone and in the widget iframe.
+        chat = gr.Chatbot(label="Conversation", show_label=False, buttons=["copy", "copy_all"], elem_id="chat",
+                          height="min(460px, 50vh)", feedback_options=("Like", "Dislike"),
                           placeholder="Ask a question about our treatments. Answers come from our clinic's "
                                       "articles, with sources.")
         with gr.Row(elem_id="starters") as starters_row:
@@ -130,11 +133,17 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
                 shown[idx] = {"role": "assistant", "content": text}
             yield shown, raw, meta, "", ""
 
+        def starters_shown(shown: list):
+            # Starters only while the chat is empty: at phone width (or in the widget) they push the input off screen.
+            return gr.update(visible=not shown)
+
         outs = [chat, history, turns, box, status]
-        box.submit(respond, [box, chat, history, turns], outs, api_name="ask")
-        send.click(respond, [box, chat, history, turns], outs, api_visibility="private")
+        asked = [box.submit(respond, [box, chat, history, turns], outs, api_name="ask"),
+                 send.click(respond, [box, chat, history, turns], outs, api_visibility="private")]
         for b in starter_buttons:
-            b.click(respond, [b, chat, history, turns], outs, api_visibility="private")
+            asked.append(b.click(respond, [b, chat, history, turns], outs, api_visibility="private"))
+        for event in asked:
+            event.then(starters_shown, chat, starters_row, api_visibility="private", queue=False)
 
         def on_like(meta: dict, data: gr.LikeData):
             idx = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
@@ -157,13 +166,20 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
         comment.submit(on_comment, [last_feedback, comment], [comment_row, comment, status], api_visibility="private")
         comment_send.click(on_comment, [last_feedback, comment], [comment_row, comment, status],
                            api_visibility="private")
-        clear.click(lambda: ([], [], {}, None, gr.update(visible=False), "", ""), None,
-                    [chat, history, turns, last_feedback, comment_row, box, status], api_visibility="private")
+        clear.click(lambda: ([], [], {}, None, gr.update(visible=False), "", "", gr.update(visible=True)), None,
+                    [chat, history, turns, last_feedback, comment_row, box, status, starters_row],
+                    api_visibility="private")
+        # The chatbot's own trash icon empties only the visible messages: forget the conversation too,
+        # or the next question is read as a follow-up of turns the patient no longer sees.
+        chat.clear(lambda: ([], {}, None, gr.update(visible=False), "", gr.update(visible=True)), None,
+                   [history, turns, last_feedback, comment_row, status, starters_row], api_visibility="private")
     return demo
 
 
 # ---- staff console ---------------------------------------------------------------------------------
 PASSAGE_COLUMNS = ["rank", "source", "section", "fused", "dense", "bm25", "dense rank", "bm25 rank", "passage"]
+# Fixed shares so the scores and the passage fit the page (auto widths pushed the passage off to the right).
+PASSAGE_WIDTHS = ["5%", "11%", "17%", "7%", "7%", "7%", "6%", "6%", "34%"]
 
 
 def parse_history(text: str) -> list[dict]:
@@ -222,7 +238,7 @@ def staff_app(service: Service) -> gr.Blocks:
                 patient_view = gr.Markdown(label="What the patient sees", elem_id="patient-view")
                 decision = gr.JSON(label="Decision: route, triage, standalone question, signals")
             passages = gr.Dataframe(headers=PASSAGE_COLUMNS, label="Ranked passages (* = cited)", wrap=True,
-                                    elem_id="passages")
+                                    elem_id="passages", column_widths=PASSAGE_WIDTHS)
             timings = gr.Dataframe(headers=["stage", "ms"], label="Latency by stage")
 
             def preview(question, history_text):
