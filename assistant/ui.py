@@ -290,7 +290,7 @@ def staff_app(service: Service) -> gr.Blocks:
             fa = gr.Textbox(label="Answer text (reviewed)", lines=6)
             with gr.Row():
                 reviewer = gr.Textbox(label="Reviewer")
-                rdate = gr.Textbox(label="Review date (YYYY-MM-DD)", value=lambda: dt.date.today().isoformat())
+                rdate = gr.Textbox(label="Review date (YYYY-MM-DD)", value=dt.date.today().isoformat())
             save = gr.Button("Save and index", variant="primary")
             faq_status = gr.Markdown()
 
@@ -306,6 +306,8 @@ def staff_app(service: Service) -> gr.Blocks:
                     raise gr.Error(str(exc)) from None
                 return f"Saved `{path}` and indexed it. {service.build.message}"
 
+            # today's date on each page load (a callable default would be listed as a public API endpoint)
+            demo.load(lambda: dt.date.today().isoformat(), None, rdate, api_visibility="private")
             reload_pick.click(abstained, None, pick, api_visibility="private")
             pick.change(lambda v: v or "", pick, fq, api_visibility="private")
             save.click(save_faq, [fq, fa, reviewer, rdate], faq_status, api_visibility="private")
