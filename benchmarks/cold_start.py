@@ -40,6 +40,14 @@ def assistant_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "assistant.cli"]
 
 
+def shown(part: str) -> str:
+    """A command word as recorded: paths inside the repository made relative to it."""
+    try:
+        return str(Path(part).relative_to(REPO_ROOT))
+    except ValueError:
+        return part
+
+
 def cpu_children() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -87,7 +95,7 @@ def main() -> None:
     same = len(set(answers.values())) == 1
 
     result = {
-        "question": args.question, "runs": args.runs, "command": " ".join(ask[:2]) + " ask ...",
+        "question": args.question, "runs": args.runs, "command": " ".join(shown(c) for c in ask),
         "target_s": TARGET_S,
         "encoders": {enc: {"median_s": round(statistics.median(ts), 3), "min_s": round(min(ts), 3),
                            "max_s": round(max(ts), 3), "runs_s": [round(t, 3) for t in ts],
