@@ -138,13 +138,17 @@ def machine(url: str) -> dict:
         health = httpx.get(url.rstrip("/") + "/healthz", timeout=10).json()
     except (httpx.HTTPError, ValueError):
         health = {}
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-    except OSError:
-        commit = ""
+    def git(*cmd: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(REPO_ROOT), *cmd], capture_output=True, text=True,
+                                  timeout=10).stdout.rstrip()
+        except OSError:
+            return ""
+
+    # Uncommitted changes to the code under test (a URL given here may of course run something else).
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "assistant", "app.py").splitlines()]
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "commit": commit, "index": health.get("index")}
+            "commit": git("rev-parse", "--short", "HEAD").strip(), "uncommitted": dirty, "index": health.get("index")}
 
 
 def print_row(row: dict) -> None:
