@@ -46,7 +46,7 @@ def cmd_index(args) -> int:
         bar.n = done
         bar.refresh()
 
-    report = build_index(s, Embedder(s.model), s.corpus_dir, s.index_dir, full=args.full, progress=progress)
+    report = build_index(s, Embedder(s.model, query_encoder=s.query_encoder), s.corpus_dir, s.index_dir, full=args.full, progress=progress)
     if bar is not None:
         bar.close()
     if report.load is not None:
@@ -195,7 +195,7 @@ def cmd_eval_beir(args) -> int:
     index_dir = Path(args.index_dir) if args.index_dir else folder / "index"
     print(f"{len(docs)} documents ({len(empty)} with empty text left out), {len(queries)} queries, "
           f"{sum(map(len, qrels.values()))} judgements; index {index_dir}/")
-    embedder = Embedder(s.model)
+    embedder = Embedder(s.model, query_encoder=s.query_encoder)
     bar = None
 
     def progress(done: int, total: int) -> None:

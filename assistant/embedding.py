@@ -12,13 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, ModelError
-from .settings import EMBEDDED_MODEL
+from .settings import EMBEDDED_MODEL, QUERY_ENCODERS
 
 EMBEDDED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 # Questions: "onnx" = ONNX Runtime export of the same model (no torch import; torch when it cannot
 # be had), "torch" = sentence-transformers. Documents are always encoded with torch. (int8 dynamic
 # quantisation was tried and changed rankings on evals/questions.jsonl, so it is not offered.)
-QUERY_ENCODERS = ("onnx", "torch")
 QUERY_ENCODER_ENV = "ASSISTANT_QUERY_ENCODER"
 
 log = logging.getLogger(__name__)

@@ -79,7 +79,7 @@ class Assistant:
              chat_model=None, embedder: Embedder | None = None) -> "Assistant":
         """Load the index (clear error naming `assistant index` when it is missing) and the model."""
         settings = settings or load_settings()
-        embedder = embedder or Embedder(settings.model)
+        embedder = embedder or Embedder(settings.model, query_encoder=settings.query_encoder)
         index = load_index(index_dir, embedder.model_id)
         return cls(index, embedder, settings, chat_model)
 

@@ -216,7 +216,7 @@ class Service:
                 if progress:
                     progress(done, total)
 
-            embedder = self._embedder or Embedder(self.settings.model)
+            embedder = self._embedder or Embedder(self.settings.model, query_encoder=self.settings.query_encoder)
             self._embedder = embedder
             report = build_index(self.settings, embedder, full=full, progress=tick)
             b.message = "Loading the new index..."

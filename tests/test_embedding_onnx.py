@@ -123,6 +123,19 @@ def test_default_is_onnx_and_env_overrides(monkeypatch):
     assert Embedder(query_encoder="onnx").query_encoder == "onnx"
 
 
+def test_setting_reaches_the_embedder(monkeypatch, tmp_path):
+    from assistant.settings import load_settings
+
+    monkeypatch.setenv("ASSISTANT_QUERY_ENCODER", "torch")
+    s = load_settings()
+    assert s.query_encoder == "torch"
+    (tmp_path / "a.toml").write_text('[assistant]\nquery_encoder = "onnx"\n', encoding="utf-8")
+    monkeypatch.delenv("ASSISTANT_QUERY_ENCODER")
+    assert load_settings(tmp_path / "a.toml").query_encoder == "onnx"
+    with pytest.raises(ConfigError, match="choose one of onnx, torch"):
+        load_settings(query_encoder="tensorrt")
+
+
 def test_unknown_query_encoder_lists_choices():
     with pytest.raises(ConfigError, match="choose one of onnx, torch"):
         Embedder(query_encoder="tensorrt")
