@@ -177,7 +177,11 @@ class Assistant:
             return vec_cache[text]
 
         too_long = len(q) > s.max_question_chars
-        tri = self.triager.classify(q, embed=None if too_long or not q else embed)
+        # An over-long message is refused below, but still read for an emergency first: its start and its
+        # end, so 200,000 characters cost no more than a long question (the rules are hundreds of regexes).
+        n = s.max_question_chars
+        tri = self.triager.classify(q[:n] + "\n...\n" + q[-n:] if too_long else q,
+                                    embed=None if too_long or not q else embed)
         t = lap("triage", t0)
         base = {"question": q, "triage": tri.rule, "timings": timings}
         if tri.route == EMERGENCY:
