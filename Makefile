@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run ask test test-slow eval eval-gate index chat bench clean
+.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,15 @@ eval-gate: index
 		route_accuracy.emergency=1.0 route_accuracy.answerable=0.95 route_accuracy.out_of_scope=0.95 \
 		route_accuracy.personal_advice=0.95 route_accuracy.greeting=0.95 citation_evidence_rate=0.9
 	$(VENV)/bin/assistant eval evals/triage_tuning.jsonl --out runs/gate-triage --fail-under emergency_recall=1.0 framing_rate=1.0
+
+# HTTP load on loopback (the app is started and stopped by the script): 1/8/16/32 clients, then a
+# bounded 32-client soak (SOAK_SECONDS, default 180) reporting errors and latency over time.
+SOAK_SECONDS ?= 180
+load: index
+	$(PY) benchmarks/http_load.py --clients 1,8,16,32 --seconds 20
+
+soak: index
+	$(PY) benchmarks/http_load.py --soak --seconds $(SOAK_SECONDS)
 
 clean:
 	rm -rf index runs
