@@ -319,3 +319,22 @@ def test_production_mode_without_a_password_refuses_to_start(tmp_path):
     assert "error: app_mode=production needs a staff password: set ASSISTANT_STAFF_PASSWORD" in proc.stderr
     assert "Patient chat:" not in proc.stdout
     assert not (tmp_path / "db.sqlite3").exists()  # refused before touching anything
+
+
+def test_32_concurrent_feedback_posts_all_persist(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with sqlite3.connect(server.db) as db:
+        before = db.execute("SELECT COUNT(*) FROM feedback WHERE comment LIKE 'concurrent %'").fetchone()[0]
+
+    def post(i: int) -> int:
+        return httpx.post(server.base + "/api/feedback", timeout=30,
+                          json={"rating": 1 if i % 2 else -1, "comment": f"concurrent {i}"}).status_code
+
+    with ThreadPoolExecutor(32) as pool:
+        codes = list(pool.map(post, range(32)))
+    assert codes == [201] * 32
+    with sqlite3.connect(server.db) as db:
+        rows = db.execute("SELECT comment FROM feedback WHERE comment LIKE 'concurrent %'").fetchall()
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert before == 0 and sorted(r[0] for r in rows) == sorted(f"concurrent {i}" for i in range(32))

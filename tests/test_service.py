@@ -136,3 +136,27 @@ def test_question_log_is_redacted_in_sqlite(service):
         assert secret not in stored
     assert "[name]" in stored and "[email]" in stored and "[phone]" in stored and "[date]" in stored
     assert "How many sessions?" in stored  # the log keeps the question itself
+
+
+def test_patients_keep_getting_answers_during_a_rebuild(service):
+    import threading
+
+    before = live(service)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            service.rebuild(full=True)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=rebuild).start()
+    routes = []
+    while not done.is_set():
+        routes.append(service.ask("Where can I park?")[0].route)
+    done.wait()
+    assert errors == [] and live(service) != before
+    assert routes and set(routes) == {"answer"}
