@@ -56,5 +56,9 @@ load: index
 soak: index
 	$(PY) benchmarks/http_load.py --soak --seconds $(SOAK_SECONDS)
 
+# Performance suite: ours vs the stock LangChain recipe, one table (also benchmarks/results/bench.json, bench.md).
+bench: index
+	$(PY) benchmarks/bench.py
+
 clean:
 	rm -rf index runs
