@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .errors import AssistantError
+from .settings import INDEX_TYPES
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -246,7 +247,7 @@ def parser() -> argparse.ArgumentParser:
     sp = common(sub.add_parser("index", help="build or update the index from the corpus"))
     sp.add_argument("--corpus", help="corpus folder (default: corpus)")
     sp.add_argument("--full", action="store_true", help="re-embed everything")
-    sp.add_argument("--index-type", choices=("flat", "hnsw", "auto"))
+    sp.add_argument("--index-type", choices=INDEX_TYPES)
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_index)
     sp = common(sub.add_parser("ask", help="answer one question"))
