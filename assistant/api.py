@@ -167,7 +167,8 @@ def create_api(service: Service, staff_user: str, staff_password: str) -> FastAP
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
-        return SafeJSONResponse({"error": _validation_message(exc)}, 422 if "JSON" not in _validation_message(exc) else 400)
+        message = _validation_message(exc)
+        return SafeJSONResponse({"error": message}, 422 if "JSON" not in message else 400)
 
     @app.exception_handler(StarletteHTTPException)  # also starlette's own, e.g. a body that is not UTF-8
     async def http_error(request: Request, exc: StarletteHTTPException):

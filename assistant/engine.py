@@ -63,13 +63,13 @@ class Assistant:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        self.lexicon = Lexicon(index, prompts.toml(settings.prompts_dir, "synonyms.toml").get("terms", {}),
-                              prompts.toml(settings.prompts_dir, "coverage.toml"))
+        coverage = prompts.toml(settings.prompts_dir, "coverage.toml")
+        self.lexicon = Lexicon(index, prompts.toml(settings.prompts_dir, "synonyms.toml").get("terms", {}), coverage)
         self.triager = Triager(settings.prompts_dir, settings.emergency_semantic_threshold)
         self._chat_model = chat_model
         self._answer_types = {
             name: (re.compile(t["question"], re.I), re.compile(t["answer"], re.I))
-            for name, t in prompts.toml(settings.prompts_dir, "coverage.toml").get("answer_types", {}).items()}
+            for name, t in coverage.get("answer_types", {}).items()}
         self._weights = (settings.dense_weight, settings.bm25_weight)
         self._texts = {name: prompts.text(settings.prompts_dir, f"{name}.md") for name in (
             "framing", "escalation", "escalation_self_harm", "greeting", "abstain", "advice", "advice_injection")}

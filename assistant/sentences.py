@@ -60,7 +60,7 @@ class SentenceVectors:
             return {}
         pos = np.asarray(positions, dtype=np.int64)
         starts, ends = self.offsets[pos], self.offsets[pos + 1]
-        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(pos) else np.zeros(0, np.int64)
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])
         if not len(rows):
             return {}
         sims = self.vectors[rows].astype(np.float32) @ vec.astype(np.float32).ravel()

@@ -9,37 +9,28 @@ each maximising the smaller of the two routing accuracies (ties: the larger sum,
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 
 import numpy as np
+from tuning import load
 
 from assistant import Assistant
-from assistant.evaluate import load_cases
 from assistant.followup import condense
 
 
 def signals(bot: Assistant, cases: list[dict]) -> list[tuple[str, float, float, float]]:
     out = []
     for c in cases:
-        if c["kind"] not in ("answerable", "out_of_scope"):
-            continue
         q = condense(c["question"], c.get("history") or [], bot.lexicon.is_topic_word)
-        vec = bot.embedder.encode_query(q)
-        top = float(bot.index.dense_search(vec, 1)[1][0])
-        cov, _ = bot.lexicon.coverage(q)
-        sent = max((h.sentence_score or 0.0 for h in bot.retrieve(q, k=bot.settings.top_k)), default=0.0)
-        out.append((c["kind"], top, cov, sent))
+        top = float(bot.index.dense_search(bot.embedder.encode_query(q), 1)[1][0])
+        _, sig = bot.covered(q, bot.retrieve(q, k=max(bot.settings.top_k, 5)), top)  # the engine's own signals
+        out.append((c["kind"], top, sig["coverage"], sig["top_sentence"] or 0.0))
     return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("questions", nargs="*", default=["evals/questions.jsonl", "evals/triage_tuning.jsonl"])
-    ap.add_argument("--index", default="index")
-    args = ap.parse_args()
-    bot = Assistant.load(args.index)
-    rows = signals(bot, [c for path in args.questions for c in load_cases(path)])
+    bot, cases, _ = load(__doc__, ("answerable", "out_of_scope"))
+    rows = signals(bot, cases)
     for kind in ("answerable", "out_of_scope"):
         d = np.array([r[1] for r in rows if r[0] == kind])
         c = np.array([r[2] for r in rows if r[0] == kind])

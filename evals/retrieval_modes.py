@@ -6,10 +6,10 @@ using each case's standalone (follow-up condensed) question.
 """
 from __future__ import annotations
 
-import argparse
+from tuning import load
 
 from assistant import Assistant
-from assistant.evaluate import load_cases, supports
+from assistant.evaluate import supports
 from assistant.followup import condense
 
 MODES = ("dense", "bm25", "hybrid")
@@ -26,13 +26,8 @@ def score(bot: Assistant, cases: list[dict], mode: str) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("questions", nargs="*", default=["evals/questions.jsonl", "evals/triage_tuning.jsonl"])
-    ap.add_argument("--index", default="index")
-    args = ap.parse_args()
-    bot = Assistant.load(args.index)
-    cases = [c for p in args.questions for c in load_cases(p) if c["kind"] == "answerable"]
-    print(f"{len(cases)} answerable cases from {', '.join(args.questions)}")
+    bot, cases, files = load(__doc__, ("answerable",))
+    print(f"{len(cases)} answerable cases from {', '.join(files)}")
     print("| mode | hit@1 | hit@3 | mrr@5 |\n| --- | --- | --- | --- |")
     for mode in MODES:
         m = score(bot, cases, mode)

@@ -52,6 +52,20 @@ def make_corpus(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+TWO_ARTICLES = {
+    "sessions.md": "# Treatment Sessions\n\nProlotherapy usually takes several sessions. "
+                   "Sessions are scheduled two to three weeks apart.\n",
+    "parking.md": "# Parking\n\nFree parking is available behind the clinic building. "
+                  "The garage closes at six in the evening.\n",
+}
+
+
+@pytest.fixture
+def two_articles(make_corpus) -> Path:
+    """A corpus of two one-paragraph articles (sessions.md, parking.md) in tmp_path."""
+    return make_corpus(TWO_ARTICLES)
+
+
 # ---- the answer engine over the shipped corpus ---------------------------------------------------
 @pytest.fixture(scope="session")
 def shipped_index(tmp_path_factory, embedder) -> Path:

@@ -10,19 +10,11 @@ from assistant.index import build_index, load_index
 from assistant.sentences import FILE, chunk_sentences
 from assistant.settings import Settings
 
-CORPUS = {
-    "sessions.md": "# Treatment Sessions\n\nProlotherapy usually takes several sessions. "
-                   "Sessions are scheduled two to three weeks apart.\n",
-    "parking.md": "# Parking\n\nFree parking is available behind the clinic building. "
-                  "The garage closes at six in the evening.\n",
-}
-
 
 @pytest.fixture
-def built(tmp_path, embedder, make_corpus):
-    corpus = make_corpus(CORPUS)
-    build_index(Settings(), embedder, corpus, tmp_path / "index")
-    return corpus, tmp_path / "index"
+def built(tmp_path, embedder, two_articles):
+    build_index(Settings(), embedder, two_articles, tmp_path / "index")
+    return two_articles, tmp_path / "index"
 
 
 def test_every_sentence_of_every_chunk_is_stored_with_its_number(embedder, built):
@@ -52,9 +44,9 @@ def test_incremental_build_reuses_unchanged_sentence_vectors(embedder, built):
     assert after.sentences.of_chunk(pos)[1].tolist() == [0]
 
 
-def test_large_index_skips_sentence_vectors_and_still_answers(tmp_path, embedder, make_corpus):
+def test_large_index_skips_sentence_vectors_and_still_answers(tmp_path, embedder, two_articles):
     settings = Settings(sentence_vectors_max_chunks=1)
-    build_index(settings, embedder, make_corpus(CORPUS), tmp_path / "index")
+    build_index(settings, embedder, two_articles, tmp_path / "index")
     idx = load_index(tmp_path / "index")
     assert idx.sentences is None and idx.manifest["counts"]["sentences"] is None
     bot = Assistant.load(tmp_path / "index", settings, embedder=embedder)

@@ -11,18 +11,10 @@ from assistant.index import CURRENT, build_index
 from assistant.service import Service, Unavailable, staff_credentials
 from assistant.settings import Settings
 
-CORPUS = {
-    "sessions.md": "# Treatment Sessions\n\nProlotherapy usually takes several sessions. "
-                   "Sessions are scheduled two to three weeks apart.\n",
-    "parking.md": "# Parking\n\nFree parking is available behind the clinic building. "
-                  "The garage closes at six in the evening.\n",
-}
-
 
 @pytest.fixture
-def service(tmp_path, embedder, make_corpus):
-    corpus = make_corpus(CORPUS)
-    settings = Settings(corpus_dir=str(corpus), index_dir=str(tmp_path / "index"), db_path=str(tmp_path / "db.sqlite3"))
+def service(tmp_path, embedder, two_articles):
+    settings = Settings(corpus_dir=str(two_articles), index_dir=str(tmp_path / "index"), db_path=str(tmp_path / "db.sqlite3"))
     build_index(settings, embedder)
     svc = Service(settings, embedder=embedder)
     assert svc.load()
