@@ -166,6 +166,16 @@ class Embedder:
         """What encodes questions: "onnx" or "torch" (loads the encoder if needed)."""
         return "torch" if self._onnx_encoder() is None else "onnx"
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query vectors of several texts in one batch (the sentences of a long message), not cached."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        onnx = self._onnx_encoder()
+        if onnx is not None:
+            return onnx.encode(list(texts)).astype(np.float32, copy=False)
+        return self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True,
+                                 show_progress_bar=False).astype(np.float32, copy=False)
+
     def encode_query(self, text: str) -> np.ndarray:
         """One query vector, from a small LRU cache when the same text was asked before."""
         hit = self._cache.get(text)

@@ -65,14 +65,16 @@ class Assistant:
         self.settings = settings
         coverage = prompts.toml(settings.prompts_dir, "coverage.toml")
         self.lexicon = Lexicon(index, prompts.toml(settings.prompts_dir, "synonyms.toml").get("terms", {}), coverage)
-        self.triager = Triager(settings.prompts_dir, settings.emergency_semantic_threshold)
+        self.triager = Triager(settings.prompts_dir)
         self._chat_model = chat_model
         self._answer_types = {
             name: (re.compile(t["question"], re.I), re.compile(t["answer"], re.I))
             for name, t in coverage.get("answer_types", {}).items()}
         self._weights = (settings.dense_weight, settings.bm25_weight)
         self._texts = {name: prompts.text(settings.prompts_dir, f"{name}.md") for name in (
-            "framing", "escalation", "escalation_self_harm", "greeting", "abstain", "advice", "advice_injection")}
+            "framing", "escalation", "escalation_self_harm", "escalation_urgent", "safety_line", "greeting",
+            "greeting_thanks", "greeting_bye", "greeting_identity", "greeting_human", "abstain", "advice",
+            "advice_injection")}
 
     @classmethod
     def load(cls, index_dir: str | Path = "index", settings: Settings | None = None,
@@ -114,7 +116,13 @@ class Assistant:
                   "clinic_contact": s.clinic_contact, "clinic_name": "our clinic", **extra}
         return self._texts[name].format(**values)
 
-    def _reply(self, route: str, body: str, **kw) -> Reply:
+    def safety_line(self) -> str:
+        """The line put on top of a reply about a red-flag topic that is not an escalation."""
+        return self._fill("safety_line")
+
+    def _reply(self, route: str, body: str, safety_line: bool = False, **kw) -> Reply:
+        if safety_line and route != "emergency":
+            body = self.safety_line() + "\n\n" + body
         return Reply(route=route, text=with_framing(body, route, self._texts["framing"]), **kw)
 
     def _abstain_body(self, hits: list[Hit]) -> str:
@@ -181,18 +189,19 @@ class Assistant:
         # end, so 200,000 characters cost no more than a long question (the rules are hundreds of regexes).
         n = s.max_question_chars
         tri = self.triager.classify(q[:n] + "\n...\n" + q[-n:] if too_long else q,
-                                    embed=None if too_long or not q else embed)
+                                    embed=None if too_long or not q else embed, vectors=self.embedder.encode_queries)
         t = lap("triage", t0)
-        base = {"question": q, "triage": tri.rule, "timings": timings}
+        base = {"question": q, "triage": tri.rule, "timings": timings, "safety_line": tri.safety_line,
+                "signals": {"triage": tri.scores}}
         if tri.route == EMERGENCY:
-            name = "escalation_self_harm" if tri.message == "self_harm" else "escalation"
-            return self._reply("emergency", self._fill(name), standalone_question=q, **base)
+            return self._reply("emergency", self._fill(tri.message), standalone_question=q, **base)
         if too_long:
             body = (f"Your message is {len(q):,} characters long; please ask in under "
                     f"{s.max_question_chars:,} characters so I can find the right passages.")
             return self._reply("abstain", body, **base | {"triage": "too long"})
         if tri.route == GREETING:
-            body = self._fill("greeting", topics="; ".join(self.topics(4)) or "our patient-education articles")
+            name = f"greeting_{tri.act}" if f"greeting_{tri.act}" in self._texts else "greeting"
+            body = self._fill(name, topics="; ".join(self.topics(4)) or "our patient-education articles")
             return self._reply("greeting", body, standalone_question=q, **base)
 
         standalone = condense(q, history, self.lexicon.is_topic_word)
@@ -206,7 +215,8 @@ class Assistant:
         t = lap("retrieve", t)
         ok, signals = self.covered(standalone, hits, top_dense)
         rewritten = f"_Answering: “{html.escape(standalone, quote=False)}”_\n\n" if standalone != q else ""
-        common = base | {"standalone_question": standalone, "retrieved": hits, "signals": signals}
+        common = base | {"standalone_question": standalone, "retrieved": hits,
+                         "signals": signals | {"triage": tri.scores}}
 
         if tri.route == ADVICE:
             if tri.rule == "prompt injection":

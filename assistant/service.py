@@ -18,7 +18,7 @@ from .settings import Settings
 from .store import Store
 
 log = logging.getLogger("assistant.service")
-WARM_UP = ("hello", "What is prolotherapy?")
+WARM_UP = ("hello", "What should I do if I get chest pain?")  # the second loads ConText
 
 
 class Unavailable(AssistantError):

@@ -61,8 +61,6 @@ class Settings:
     # reaches abstain_min_score (a line fitted by evals/calibrate.py); without them, coverage alone.
     abstain_sentence_weight: float = 0.85
     abstain_min_score: float = 1.20
-    # Highest exemplar cosine of any non-emergency tuning question is 0.46: escalate from 0.60.
-    emergency_semantic_threshold: float = 0.60
     answer_words: int = 120
     max_question_chars: int = 2000
     history_turns: int = 6

@@ -1,42 +1,132 @@
-"""Triage before retrieval: emergency, personal advice (and injected instructions), greeting."""
+"""Triage before retrieval: emergency (graded), injected instructions, personal advice, conversation acts.
+
+Three layers, each reviewable on its own:
+1. red-flag situations (prompts/redflags.toml): per category, patterns and concept combinations matched
+   on the message with misspellings of key words corrected;
+2. context (medspaCy ConText, rules extended in prompts/redflags.toml): a negated, historical or
+   hypothetical mention does not escalate by itself;
+3. a learned layer (assistant/models/triage.npz, made by evals/train_triage.py): logistic regressions over
+   the message's MiniLM embedding and its words, trained on ~8k labelled messages, that say whether the
+   message describes an emergency happening now, which category and disposition, or another intent.
+A red-flag mention read as asserted escalates unless the learned layer is sure it is not a situation
+(an educational question about the topic); the learned layer alone escalates above a recall-calibrated
+threshold. Non-escalated messages that touch a red-flag topic carry a "call 911 if this is happening now"
+line. Safety first: every threshold is set for recall on data the model never trained on.
+"""
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from . import prompts
+from .errors import ConfigError
 
 EMERGENCY, ADVICE, GREETING, QUESTION = "emergency", "advice", "greeting", "question"
+INJECTION_RULE = "prompt injection"
+DISPOSITIONS = ("911", "crisis", "urgent")
+DISPOSITION_MESSAGES = {"911": "escalation", "crisis": "escalation_self_harm", "urgent": "escalation_urgent"}
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "triage.npz"
+_SENTENCE_BREAK = re.compile(r"[.!?;\n]+")
+_WORD_RE = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(frozen=True)
 class Triage:
-    """The triage decision: route, the rule that fired and the text it fired on."""
+    """The triage decision: route, the rule that fired, and for red flags the category and disposition."""
 
     route: str
     rule: str = ""
     matched: str = ""
-    message: str = ""
+    message: str = ""            # the prompts/ template an escalation uses (a category's own, else its disposition's)
+    category: str = ""           # red-flag category id
+    disposition: str = ""        # "911" | "crisis" | "urgent" for escalations
+    safety_line: bool = False    # not escalated but touches a red-flag topic: add "if this is happening now..."
+    act: str = ""                # conversation act for greetings: hello, thanks, bye, identity, human, capabilities
+    scores: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class _Rule:
+class Finding:
+    """One red-flag mention and how ConText reads it."""
+
+    category: str
+    start: int
+    end: int
+    text: str
+    negated: bool = False
+    historical: bool = False
+    hypothetical: bool = False
+    family: bool = False
+
+    @property
+    def asserted(self) -> bool:
+        return not (self.negated or self.historical or self.hypothetical)
+
+
+@dataclass(frozen=True)
+class RedFlag:
+    id: str
     name: str
+    disposition: str
+    message: str
     patterns: tuple[re.Pattern, ...]
-    message: str = ""
+    combine: tuple[tuple[re.Pattern, ...], ...]
+
+
+# Cyrillic and Greek letters that look like Latin ones (from Unicode's confusables list): folded to the
+# letter they imitate before anything else, since transliteration would read Cyrillic "с" as "s".
+_LOOK_ALIKES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
+    "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ɡ": "g",
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T",
+    "У": "Y", "Х": "X", "Ѕ": "S", "І": "I", "Ј": "J",
+    "α": "a", "ο": "o", "ρ": "p", "ν": "v", "τ": "t", "ι": "i", "κ": "k", "υ": "u",
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
+    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+})
+
+
+def triage_text(text: str) -> str:
+    """The message as triage reads it: NFKC (full-width and compatibility forms folded), look-alike
+    letters from other scripts folded to the Latin letter they imitate, the rest transliterated
+    (unidecode); plain ASCII text is unchanged."""
+    if text.isascii():
+        return text
+    from unidecode import unidecode
+
+    return unidecode(unicodedata.normalize("NFKC", text).translate(_LOOK_ALIKES))
 
 
 def normalise(text: str) -> str:
     """Lowercase ASCII words separated by single spaces; apostrophes dropped ("can't" -> "cant")."""
-    text = unicodedata.normalize("NFKD", text.lower())
+    text = unicodedata.normalize("NFKD", triage_text(text).lower())
     text = "".join(c for c in text if not unicodedata.combining(c))
     text = re.sub(r"['\u2019\u2018`]", "", text)
     text = re.sub(r"[^a-z0-9]+", " ", text)
-    return f" {text.strip()} ".strip()
+    return text.strip()
+
+
+def bag_of_words(text: str) -> list[str]:
+    """The word features of the learned layer: unigrams and bigrams of the normalised message."""
+    w = normalise(text).split()
+    return w + [f"{a} {b}" for a, b in zip(w, w[1:])]
+
+
+def context_features(found: list["Finding"]) -> np.ndarray:
+    """What the learned layer sees of the red-flag mentions: any asserted, negated, historical,
+    hypothetical, about someone else (family); and how many categories are asserted."""
+    return np.array([any(f.asserted for f in found), any(f.negated for f in found),
+                     any(f.historical for f in found), any(f.hypothetical for f in found),
+                     any(f.family for f in found), min(len({f.category for f in found if f.asserted}), 3) / 3],
+                    dtype=np.float32)
+
+
+N_CONTEXT = 6
 
 
 def _close(a: str, b: str, limit: int) -> bool:
@@ -63,66 +153,299 @@ def _is_english(word: str) -> bool:
     return zipf_frequency(word, "en") >= 3.0
 
 
-class Triager:
-    """Applies the rules in prompts/triage.toml, plus a semantic net for emergencies."""
+def _group(alternatives: str) -> re.Pattern:
+    """A concept group "swell*|swollen|throw* up" as a word-bounded regex (a trailing * on a word: any ending)."""
+    alts = []
+    for alt in alternatives.split("|"):
+        words = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) + r"\b" for w in alt.split()]
+        alts.append(r"\W+".join(words))
+    return re.compile(r"\b(?:" + "|".join(alts) + ")", re.I)
 
-    def __init__(self, prompts_dir: str, semantic_threshold: float = 0.8):
+
+_PIPELINES: dict[tuple, object] = {}
+_PIPELINE_LOCK = threading.Lock()
+
+
+class Context:
+    """medspaCy ConText over red-flag mentions. The spaCy pipeline is built once per rule set and shared
+    (loading medspaCy takes about 4 s), on first use or by warm()."""
+
+    def __init__(self, extra_rules: dict[str, list[str]] | None = None):
+        self._key = tuple(sorted((k, tuple(v)) for k, v in (extra_rules or {}).items()))
+
+    def _load(self):
+        nlp = _PIPELINES.get(self._key)
+        if nlp is not None:
+            return nlp
+        with _PIPELINE_LOCK:
+            if self._key not in _PIPELINES:
+                import spacy
+                from medspacy.context import ConTextRule
+
+                nlp = spacy.blank("en")
+                nlp.add_pipe("sentencizer")
+                ctx = nlp.add_pipe("medspacy_context", config={"rules": "default"})
+                extra = []
+                for key, literals in self._key:
+                    category, _, direction = key.rpartition("_")
+                    extra += [ConTextRule(lit, category.upper(), direction=direction.upper()) for lit in literals]
+                ctx.add(extra)
+                _PIPELINES[self._key] = nlp
+        return _PIPELINES[self._key]
+
+    def warm(self) -> None:
+        self._load()
+
+    def read(self, text: str, spans: list[tuple[str, int, int]]) -> list[Finding]:
+        """The findings for (category, start, end) spans of text, with their ConText modifiers."""
+        from spacy.util import filter_spans
+
+        nlp = self._load()
+        doc = nlp.make_doc(text)
+        ents = [doc.char_span(s, e, label=c, alignment_mode="expand") for c, s, e in spans]
+        doc.ents = filter_spans([e for e in ents if e is not None])
+        for _, proc in nlp.pipeline:
+            doc = proc(doc)
+        return [Finding(e.label_, e.start_char, e.end_char, e.text, bool(e._.is_negated), bool(e._.is_historical),
+                        bool(e._.is_hypothetical), bool(e._.is_family)) for e in doc.ents]
+
+
+class LearnedTriage:
+    """The learned layer over [embedding, context features, word unigrams and bigrams]: a one-hidden-layer
+    network for "is this an emergency happening now", logistic regressions for intent, category and
+    disposition."""
+
+    def __init__(self, path: Path = MODEL_PATH):
+        if not Path(path).is_file():
+            raise ConfigError(f"No triage model at {path}. Run `python evals/train_triage.py` to make it.")
+        with np.load(path, allow_pickle=False) as z:
+            self.vocab = {w: i for i, w in enumerate(z["vocab"].tolist())}
+            self.bow_weight = float(z["bow_weight"])
+            self.heads = {name: (z[f"{name}_coef"].astype(np.float32), z[f"{name}_bias"].astype(np.float32),
+                                 tuple(z[f"{name}_classes"].tolist()))
+                          for name in ("intent", "category", "disposition")}
+            self.hidden = (z["emergency_w1"].astype(np.float32), z["emergency_b1"].astype(np.float32),
+                           z["emergency_w2"].astype(np.float32), float(z["emergency_b2"]))
+            self.thresholds = {k: float(v) for k, v in zip(z["threshold_names"].tolist(), z["threshold_values"])}
+        self.dim = self.heads["intent"][0].shape[1] - len(self.vocab) - N_CONTEXT
+
+    def _linear(self, coef: np.ndarray, bias: np.ndarray, vecs: np.ndarray, texts: list[str],
+                ctx: np.ndarray) -> np.ndarray:
+        """coef (k, features) applied to each message's features, plus bias."""
+        d = self.dim + N_CONTEXT
+        out = vecs @ coef[:, : self.dim].T + ctx @ coef[:, self.dim : d].T + bias
+        for row, text in enumerate(texts):
+            idx = sorted({self.vocab[w] for w in bag_of_words(text) if w in self.vocab})
+            if idx:
+                out[row] += coef[:, d + np.array(idx)].sum(axis=1) * (self.bow_weight / np.sqrt(len(idx)))
+        return out
+
+    def emergency(self, vecs: np.ndarray, texts: list[str], ctx: np.ndarray) -> np.ndarray:
+        """P(an emergency happening now) for each (vector, text)."""
+        w1, b1, w2, b2 = self.hidden
+        h = np.maximum(self._linear(w1, b1, vecs, texts, ctx), 0.0)
+        return 1.0 / (1.0 + np.exp(-(h @ w2 + b2)))
+
+    def probs(self, head: str, vecs: np.ndarray, texts: list[str], ctx: np.ndarray) -> np.ndarray:
+        """Class probabilities of one head (intent, category, disposition); ctx is the message's context_features."""
+        coef, bias, _ = self.heads[head]
+        z = self._linear(coef, bias, vecs, texts, ctx)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def classes(self, head: str) -> tuple[str, ...]:
+        return self.heads[head][2]
+
+
+class Triager:
+    """Red-flag rules read in context, a learned layer, then injection, advice and conversation rules."""
+
+    def __init__(self, prompts_dir: str, model_path: Path | str | None = None, context: Context | None = None,
+                 learned: bool = True):
         data = prompts.toml(prompts_dir, "triage.toml")
-        flags = re.IGNORECASE
-        self.keywords = tuple(sorted(set(data["emergency"].get("keywords", []))))
-        self.emergency = [self._rule(r, flags) for r in data["emergency"]["rules"]]
-        self.advice = [self._rule(r, flags) for r in data["advice"]["rules"]]
-        self.greeting = tuple(re.compile(p, flags) for p in data["greeting"]["patterns"])
+        flags = prompts.toml(prompts_dir, "redflags.toml")
+        self.keywords = tuple(sorted(set(flags.get("keywords", []))))
+        self.redflags = tuple(self._redflag(r) for r in flags["redflag"])
+        self.context = context or Context(flags.get("context", {}))
+        self.advice = [(r["name"], tuple(re.compile(p, re.I) for p in r["patterns"])) for r in data["advice"]["rules"]]
+        self.greeting = tuple(re.compile(p, re.I) for p in data["greeting"]["patterns"])
         self.greeting_words = frozenset(data["greeting"].get("words", []))
-        self.exemplars = tuple(data["emergency"].get("exemplars", []))
-        self.semantic_threshold = semantic_threshold
-        self._exemplar_vecs: np.ndarray | None = None
+        self.acts = [(name, re.compile(p, re.I)) for name, p in data["greeting"].get("acts", {}).items()]
+        self.learned = LearnedTriage(Path(model_path) if model_path else MODEL_PATH) if learned else None
+        self._corrections: dict[str, str] = {}
 
     @staticmethod
-    def _rule(raw: dict, flags: int) -> _Rule:
-        return _Rule(raw["name"], tuple(re.compile(p, flags) for p in raw["patterns"]), raw.get("message", ""))
+    def _redflag(raw: dict) -> RedFlag:
+        disposition = raw.get("disposition", "911")
+        if disposition not in DISPOSITIONS:
+            raise ConfigError(f"redflags.toml: {raw.get('id')}: disposition {disposition!r}; "
+                              f"choose one of {', '.join(DISPOSITIONS)}.")
+        return RedFlag(raw["id"], raw.get("name", raw["id"]), disposition,
+                       raw.get("message", ""),
+                       tuple(re.compile(p, re.I | re.S) for p in raw.get("patterns", [])),
+                       tuple(tuple(_group(g) for g in rule) for rule in raw.get("combine", [])))
 
-    @lru_cache(maxsize=4096)
+    # ---- words ----------------------------------------------------------------------------
     def correct(self, word: str) -> str:
-        """The emergency keyword a misspelt word stands for, or the word itself (real English
+        """The red-flag keyword a misspelt word stands for, or the word itself (real English
         words such as "checking" are never "corrected" into "choking")."""
-        if len(word) < 4 or word in self.keywords or _is_english(word):
-            return word
-        limit = 1 if len(word) < 7 else 2
-        for kw in self.keywords:
-            if abs(len(kw) - len(word)) <= limit and kw[0] == word[0] and _close(word, kw, limit):
-                return kw
-        return word
+        hit = self._corrections.get(word)
+        if hit is not None:
+            return hit
+        fixed = word
+        if len(word) >= 4 and word not in self.keywords and not _is_english(word):
+            limit = 1 if len(word) < 7 else 2
+            fixed = next((kw for kw in self.keywords if abs(len(kw) - len(word)) <= limit and kw[0] == word[0]
+                          and _close(word, kw, limit)), word)
+        if len(self._corrections) < 50_000:
+            self._corrections[word] = fixed
+        return fixed
+
+    def reading(self, text: str) -> str:
+        """Lowercase, apostrophes dropped, misspelt keywords corrected; punctuation kept for ConText."""
+        text = unicodedata.normalize("NFKD", triage_text(text).lower())
+        text = "".join(c for c in text if not unicodedata.combining(c))
+        text = re.sub(r"['\u2019\u2018`]", "", text)
+        return _WORD_RE.sub(lambda m: self.correct(m.group()), text)
 
     def corrected(self, text: str) -> str:
         return " ".join(self.correct(w) for w in normalise(text).split())
 
-    def exemplar_vectors(self, embed) -> np.ndarray:
-        if self._exemplar_vecs is None:
-            self._exemplar_vecs = np.vstack([embed(e) for e in self.exemplars]) if self.exemplars else np.zeros((0, 1))
-        return self._exemplar_vecs
+    # ---- red flags ------------------------------------------------------------------------
+    def mentions(self, reading: str) -> list[tuple[str, int, int]]:
+        """(category, start, end) of every red-flag pattern or concept combination in the text."""
+        spans = []
+        for flag in self.redflags:
+            for pat in flag.patterns:
+                for m in pat.finditer(reading):
+                    if m.end() > m.start():
+                        spans.append((flag.id, m.start(), m.end()))
+                    elif m.start() == 0:  # a look-ahead rule over the whole message: its first word
+                        first = _WORD_RE.search(reading)
+                        if first:
+                            spans.append((flag.id, first.start(), first.end()))
+                    break
+            pos = 0
+            for piece in _SENTENCE_BREAK.split(reading):
+                start = reading.find(piece, pos)
+                pos = start + len(piece)
+                for rule in flag.combine:
+                    found = [g.search(piece) for g in rule]
+                    if all(found):
+                        s, e = min(m.start() for m in found), max(m.end() for m in found)
+                        spans.append((flag.id, start + s, start + e))
+        return spans
 
-    def classify(self, question: str, embed=None) -> Triage:
-        """The route for a question, checked in order: emergency, advice, greeting, else question."""
-        plain = normalise(question)
-        fixed = self.corrected(question)
-        for rule in self.emergency:
-            for pat in rule.patterns:
-                m = pat.search(fixed) or pat.search(plain)
-                if m:
-                    return Triage(EMERGENCY, rule.name, m.group(0).strip() or fixed, rule.message)
-        if embed is not None and self.exemplars:
-            vec = embed(question)
-            sims = self.exemplar_vectors(embed) @ vec
-            best = int(np.argmax(sims))
-            if sims[best] >= self.semantic_threshold:
-                return Triage(EMERGENCY, "close to an emergency example", self.exemplars[best])
-        for rule in self.advice:
-            for pat in rule.patterns:
+    def findings(self, text: str) -> list[Finding]:
+        reading = self.reading(text)
+        spans = self.mentions(reading)
+        return self.context.read(reading, spans) if spans else []
+
+    def flag(self, category: str) -> RedFlag | None:
+        return next((f for f in self.redflags if f.id == category), None)
+
+    # ---- the decision ---------------------------------------------------------------------
+    def classify(self, question: str, embed=None, vectors=None) -> Triage:
+        """The route for a message. `embed(text)` gives its query vector; `vectors(texts)` (optional) the
+        vectors of several texts at once, used to read the sentences of a long message one by one."""
+        text = triage_text(question)
+        plain = normalise(text)
+        found = self.findings(text) if plain else []
+        asserted = [f for f in found if f.asserted]
+        scores: dict = {"findings": [(f.category, f.text, "asserted" if f.asserted else "context") for f in found]}
+        p_em, intent_em, intents, category, dis_p = 0.0, 0.0, {}, "", {}
+        if embed is not None and plain:
+            texts = [text]
+            vecs = embed(text)[None, :]
+            parts = self._parts(text)
+            if len(parts) > 1:
+                more = vectors(parts) if vectors is not None else np.vstack([embed(p) for p in parts])
+                texts, vecs = texts + parts, np.vstack([vecs, more])
+            ctx = context_features(found)
+            p_all = self.learned.emergency(vecs, texts, ctx)
+            best = int(np.argmax(p_all))
+            p_em = float(p_all[best])
+            one = (vecs[best:best + 1], texts[best:best + 1], ctx)
+            p_int = self.learned.probs("intent", vecs, texts, ctx)
+            intents = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))
+            intent_em = float(p_int[:, self.learned.classes("intent").index("emergency")].max())
+            category = self.learned.classes("category")[int(np.argmax(self.learned.probs("category", *one)[0]))]
+            dis_p = dict(zip(self.learned.classes("disposition"), self.learned.probs("disposition", *one)[0].tolist()))
+            scores |= {"p_emergency": round(p_em, 4), "intent": {k: round(v, 4) for k, v in intents.items()},
+                       "disposition": {k: round(v, 4) for k, v in dis_p.items()}}
+        t = self.learned.thresholds if self.learned else {}
+        learned_on = embed is not None and bool(plain) and self.learned is not None
+        # With no red flag read as asserted, the learned layer alone needs more to escalate a message that is
+        # plainly an injection attempt or a conversation act ("ignore your rules and..." / "thanks, bye").
+        plain_act = self._injection(plain, {}) or self._act(plain, {}) != ""
+        learned_bar = max(t.get("emergency", 1.0), 0.5) if plain_act else t.get("emergency", 1.0)
+        learned = learned_on and p_em >= learned_bar and intent_em >= t["emergency_intent"]
+        escalate = learned or (asserted and (not learned_on or p_em >= t["rule_veto"]))
+        if escalate:
+            if asserted:
+                f = max(asserted, key=lambda f: self._rank(f.category))
+                category, matched = f.category, f.text
+            else:
+                matched = "learned layer"
+            flag = self.flag(category)
+            disposition = self._grade(flag.disposition if flag else "911", dis_p)
+            name = flag.name if flag else category
+            message = (flag.message if flag and flag.message else "") or DISPOSITION_MESSAGES[disposition]
+            return Triage(EMERGENCY, f"{name} ({disposition})", matched, message, category, disposition, scores=scores)
+        line = bool(found) or (learned_on and (p_em >= t["safety_line"] or intents.get("context", 0.0) >= 0.5))
+        if self._injection(plain, intents):
+            return Triage(ADVICE, INJECTION_RULE, plain, safety_line=line, scores=scores)
+        for name, patterns in self.advice:
+            for pat in patterns:
                 m = pat.search(plain)
                 if m:
-                    return Triage(ADVICE, rule.name, m.group(0).strip())
+                    return Triage(ADVICE, name, m.group(0).strip(), safety_line=line, scores=scores)
+        if learned_on and intents.get("advice", 0.0) >= t["advice"]:
+            return Triage(ADVICE, "is it right for me", "learned layer", safety_line=line, scores=scores)
+        act = self._act(plain, intents)
+        if act:
+            return Triage(GREETING, "greeting", plain, act=act, scores=scores)
+        return Triage(QUESTION, safety_line=line, scores=scores)
+
+    @staticmethod
+    def _parts(text: str) -> list[str]:
+        """The sentences of a long message (pairs of them), so an emergency buried in a ramble is read alone."""
+        if len(text.split()) <= 30:
+            return []
+        sents = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if len(s.split()) >= 2]
+        if len(sents) <= 1:
+            return []
+        return [" ".join(sents[i:i + 2]) for i in range(len(sents) - 1)][:12]
+
+    def _rank(self, category: str) -> int:
+        flag = self.flag(category)
+        return {"911": 2, "crisis": 1, "urgent": 0}[flag.disposition] if flag else 0
+
+    def _grade(self, rule: str, probs: dict[str, float]) -> str:
+        """The disposition: the category's own, made "urgent" only when the learned layer is confident the
+        situation is not life-threatening, and 911 whenever it reads one (safety first)."""
+        if not probs:  # rules alone: the category's own disposition
+            return rule
+        p911, purgent = probs.get("911", 1.0), probs.get("urgent", 0.0)
+        if rule == "crisis":
+            return "911" if p911 >= 0.5 else "crisis"
+        if purgent >= self.learned.thresholds["urgent"] and p911 < 1 - self.learned.thresholds["urgent"]:
+            return "urgent"
+        return "urgent" if rule == "urgent" and p911 < 0.5 else "911"
+
+    def _injection(self, plain: str, intents: dict) -> bool:
+        for name, patterns in self.advice:
+            if name == INJECTION_RULE and any(p.search(plain) for p in patterns):
+                return True
+        return bool(intents) and intents.get("injection", 0.0) >= self.learned.thresholds["injection"]
+
+    def _act(self, plain: str, intents: dict) -> str:
+        """The conversation act of a message that is not a question about health, else ""."""
         squeezed = re.sub(r"(\w)\1{2,}", r"\1", plain)  # "hiii" -> "hi", "hellooo" -> "hello"
-        if not plain or set(squeezed.split()) <= self.greeting_words or any(p.search(squeezed) for p in self.greeting):
-            return Triage(GREETING, "greeting", plain)
-        return Triage(QUESTION)
+        rule = not plain or set(squeezed.split()) <= self.greeting_words or any(p.search(squeezed) for p in self.greeting)
+        learned = bool(intents) and intents.get("conversation", 0.0) >= self.learned.thresholds["conversation"] \
+            and len(plain.split()) <= 20
+        if not (rule or learned):
+            return ""
+        return next((name for name, p in self.acts if p.search(squeezed)), "hello")

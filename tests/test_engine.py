@@ -185,3 +185,24 @@ def test_both_fusions_rank_the_answering_passage_first(bot, fusion):
     hits = search(bot.index, bot.embedder, bot.lexicon, "How far apart are prolotherapy sessions?", k=5, fusion=fusion)
     assert hits[0].chunk_id == "prolotherapy.md#4"
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_educational_red_flag_question_is_not_escalated_and_carries_the_safety_line(bot):
+    reply = bot.ask("What are the warning signs of a stroke?")
+    assert reply.route in ("answer", "abstain")
+    assert reply.text.startswith(bot.safety_line())
+
+
+@pytest.mark.parametrize("text, opening", [
+    ("thanks!", "You're welcome"), ("bye", "Take care"), ("are you a real person?", "I'm an automated assistant"),
+    ("can I talk to a real person?", "To talk with a person"),
+])
+def test_conversation_acts_get_a_fitting_reply(bot, text, opening):
+    reply = bot.ask(text)
+    assert reply.route == "greeting" and reply.text.startswith(opening)
+
+
+def test_escalation_names_category_and_disposition(bot):
+    reply = bot.ask("I want to kill myself")
+    assert reply.route == "emergency" and reply.triage == "thoughts of suicide or self-harm (crisis)"
+    assert "988" in reply.text

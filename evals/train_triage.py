@@ -1,0 +1,328 @@
+"""Train the learned triage layer: logistic regressions over the MiniLM message embedding.
+
+Reproduces `assistant/models/triage.npz` (a few thousand coefficients, no new transformer):
+    .venv/bin/python evals/train_triage.py [--check]
+
+Training data (never the held-out half of the triage sets):
+- evals/triage/training/: 1,139 messages written for training by two authors with their own brief
+  (579 emergencies over 13 categories and 3 dispositions; 560 hard negatives, advice, injections,
+  conversation acts);
+- evals/triage/tuning/: the tuning half of the independently written triage sets (3 authors, 429);
+- evals/questions.jsonl and evals/triage_tuning.jsonl (the earlier project sets);
+- MedQuAD's patient questions (CC BY 4.0; Ben Abacha and Demner-Fushman, 2019): 16k educational
+  questions, many about emergency topics ("What are the symptoms of Stroke?"), as non-emergencies.
+
+Heads:
+- emergency: is this an emergency happening now (a one-hidden-layer network of 64 units: it learns how
+  context words and a topic combine, which a linear model cannot; it cut out-of-author false alarms at
+  recall 1.0 from 5-12% to 4-8% on the tuning authors against logistic regression);
+- intent (logistic regression): emergency / red-flag context (education, past, negated, hypothetical) /
+  question / advice / injection / conversation;
+- category (13 red-flag categories) and disposition (911 / crisis / urgent), on emergencies only.
+
+Thresholds are calibrated on out-of-fold probabilities (each tuning author a fold of its own, so a
+model that never saw the author scores them); see `calibrate`. Features: the embedding plus the
+message's word unigrams and bigrams (assistant.triage.bag_of_words) seen in at least 3 messages.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+INTENTS = ("emergency", "context", "question", "advice", "injection", "conversation")
+CATEGORIES = ("cardiac", "stroke", "breathing", "anaphylaxis", "bleeding", "overdose", "self_harm", "seizure",
+              "head_injury", "sepsis", "spinal_neuro", "clot", "infection")
+DISPOSITIONS = ("911", "crisis", "urgent")
+LABEL_TO_INTENT = {"emergency": "emergency", "education": "context", "past": "context", "negated": "context",
+                   "hypothetical": "context", "mild_side_effect": "question", "other_topic": "question",
+                   "question": "question", "advice": "advice", "injection": "injection",
+                   "conversation": "conversation"}
+KIND_TO_INTENT = {"emergency": "emergency", "answerable": "question", "out_of_scope": "question",
+                  "personal_advice": "advice", "greeting": "conversation"}
+OUT = REPO / "assistant" / "models" / "triage.npz"
+CV_CACHE = "runs/triage_cv.npz"
+MEDQUAD_LIMIT = 6000   # distinct questions, seeded sample: enough to cover every template and topic
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+
+
+def messages() -> list[dict]:
+    """Every training message as {"text", "intent", "category", "disposition", "group"}."""
+    rows = []
+    for folder in ("training", "tuning"):
+        for path in sorted((REPO / "evals" / "triage" / folder).glob("*.jsonl")):
+            for r in _jsonl(path):
+                rows.append({"text": r["text"], "intent": LABEL_TO_INTENT[r["label"]],
+                             "category": r.get("category") or "", "disposition": r.get("disposition") or "",
+                             "group": f"{folder}/{path.stem}", "history": r.get("history") or []})
+    for name in ("questions.jsonl", "triage_tuning.jsonl"):
+        for r in _jsonl(REPO / "evals" / name):
+            intent = KIND_TO_INTENT[r["kind"]]
+            if intent == "advice" and "inject" in r["id"]:
+                intent = "injection"
+            rows.append({"text": r["question"], "intent": intent, "category": "", "disposition": "",
+                         "group": f"project/{name}", "history": r.get("history") or []})
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from medquad import medquad_path
+
+    seen: set[str] = set()
+    pool = []
+    with medquad_path().open(encoding="utf-8") as fh:
+        for line in fh:
+            q = json.loads(line)["question"].strip()
+            if q.lower() not in seen:
+                seen.add(q.lower())
+                pool.append(q)
+    rng = np.random.default_rng(13)
+    for i in sorted(rng.choice(len(pool), size=min(MEDQUAD_LIMIT, len(pool)), replace=False)):
+        rows.append({"text": pool[i], "intent": "question", "category": "", "disposition": "",
+                     "group": "medquad", "history": []})
+    return rows
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    """The vectors triage sees at run time (the same model and normalisation as the query encoder)."""
+    from assistant.embedding import Embedder
+    from assistant.triage import triage_text
+
+    return Embedder("embedded").encode([triage_text(t) for t in texts])
+
+
+def vocabulary(texts: list[str], min_df: int = 3) -> list[str]:
+    """Unigrams and bigrams in at least min_df training messages, sorted."""
+    from collections import Counter
+
+    from assistant.triage import bag_of_words
+
+    df = Counter(w for t in texts for w in set(bag_of_words(t)))
+    return sorted(w for w, n in df.items() if n >= min_df)
+
+
+BOW_WEIGHT = 1.0
+
+
+def features(X: np.ndarray, texts: list[str], vocab: list[str], ctx: np.ndarray):
+    """[embedding, context features, binary bag of words scaled to unit length]: what LearnedTriage
+    computes at run time."""
+    from scipy.sparse import csr_matrix, hstack
+
+    from assistant.triage import bag_of_words
+
+    index = {w: i for i, w in enumerate(vocab)}
+    rows, cols, vals = [], [], []
+    for r, t in enumerate(texts):
+        idx = sorted({index[w] for w in bag_of_words(t) if w in index})
+        rows += [r] * len(idx)
+        cols += idx
+        vals += [BOW_WEIGHT / np.sqrt(len(idx))] * len(idx)
+    B = csr_matrix((vals, (rows, cols)), shape=(len(texts), len(vocab)), dtype=np.float32)
+    return hstack([csr_matrix(X), csr_matrix(ctx), B]).tocsr()
+
+
+def fit(F, y: np.ndarray, classes: tuple[str, ...], C: float, binary: bool = False):
+    """Coefficients and biases in the order of `classes` (one row for a binary head: the first class)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=C, max_iter=5000, class_weight="balanced")
+    if binary:
+        model.fit(F, y == classes[0])
+        return model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
+    model.fit(F, y)
+    coef = np.zeros((len(classes), F.shape[1]), np.float32)
+    bias = np.full(len(classes), -30.0, np.float32)
+    for i, c in enumerate(model.classes_):
+        coef[classes.index(c)] = model.coef_[i]
+        bias[classes.index(c)] = model.intercept_[i]
+    return coef, bias
+
+
+HIDDEN, ALPHA, EPOCHS, OVERSAMPLE = 64, 1e-3, 60, 3
+
+
+def fit_emergency(F, is_emergency: np.ndarray, seed: int = 0):
+    """The emergency head: one hidden layer of HIDDEN ReLUs (scikit-learn MLP, Adam, L2 ALPHA); emergencies
+    repeated OVERSAMPLE more times (the network takes no class weights). Returns (w1, b1, w2, b2) with
+    w1 as (hidden, features), the layout LearnedTriage reads."""
+    from sklearn.neural_network import MLPClassifier
+
+    idx = np.concatenate([np.arange(len(is_emergency))] + [np.where(is_emergency)[0]] * OVERSAMPLE)
+    model = MLPClassifier(hidden_layer_sizes=(HIDDEN,), alpha=ALPHA, max_iter=EPOCHS, random_state=seed)
+    model.fit(F[idx], is_emergency[idx])
+    return (model.coefs_[0].T.astype(np.float32), model.intercepts_[0].astype(np.float32),
+            model.coefs_[1][:, 0].astype(np.float32), float(model.intercepts_[1][0]))
+
+
+def emergency_probs(head, F) -> np.ndarray:
+    w1, b1, w2, b2 = head
+    h = np.maximum(np.asarray(F @ w1.T) + b1, 0.0)
+    return 1.0 / (1.0 + np.exp(-(h @ w2 + b2)))
+
+
+def folds(rows: list[dict]) -> np.ndarray:
+    """Cross-validation folds: each tuning author is a fold of its own (a model that never saw the author
+    scores them); every other message falls in one of five seeded folds."""
+    rng = np.random.default_rng(13)
+    return np.array([r["group"] if r["group"].startswith("tuning/") else f"fold{rng.integers(5)}" for r in rows])
+
+
+def cross_validated(X, texts, y, fold_ids, C, ctx) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold emergency and intent probabilities, vocabulary refit in each fold."""
+    p_em = np.zeros(len(y), np.float32)
+    p_int = np.zeros((len(y), len(INTENTS)), np.float32)
+    for f in np.unique(fold_ids):
+        test = fold_ids == f
+        tr = np.where(~test)[0]
+        vocab = vocabulary([texts[i] for i in tr])
+        F_tr = features(X[tr], [texts[i] for i in tr], vocab, ctx[tr])
+        F_te = features(X[test], [t for t, m in zip(texts, test) if m], vocab, ctx[test])
+        p_em[test] = emergency_probs(fit_emergency(F_tr, y[tr] == "emergency"), F_te)
+        c, b = fit(F_tr, y[tr], INTENTS, C)
+        p_int[test] = softmax(np.asarray(F_te @ c.T) + b)
+    return p_em, p_int
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# A learned intent replaces the patterns' answer only when it is this precise out of fold: a question taken
+# for a conversation act goes unanswered ("Where can I park?" is not a greeting), so that bar is higher.
+INTENT_PRECISION = {"advice": 0.9, "injection": 0.9, "conversation": 0.97}
+RECALL_ALL = 0.98   # of every out-of-fold emergency (the tuning authors' 911 and crisis ones: all)
+
+
+def calibrate(p_em, p_int, y, asserted, groups, disposition) -> dict[str, float]:
+    """Thresholds from out-of-fold probabilities, recall first.
+    - emergency and emergency_intent: the learned layer alone escalates when the emergency head reaches the
+      first AND the intent head's emergency probability reaches the second (two models must agree);
+    - rule_veto: a red-flag mention read as asserted escalates unless p_emergency is below this;
+      the triple with the fewest false alarms among the labelled non-emergencies that still catches every
+      life-threatening (911) or crisis emergency of the tuning authors and at least RECALL_ALL of all
+      emergencies;
+    - safety_line: the emergency-head threshold that would catch every tuning author's emergency, urgent
+      ones included: a message between it and the escalation bar gets the "if this is happening now, call
+      911" line instead of an escalation (when unsure: escalate or add the line);
+    - advice / injection / conversation: the lowest threshold whose out-of-fold precision is at least 0.9."""
+    em = y == "emergency"
+    tuning = np.char.startswith(groups.astype(str), "tuning/")
+    labelled = ~em & (groups != "medquad")
+    p_int_em = p_int[:, INTENTS.index("emergency")]
+    must = em & tuning & (disposition != "urgent")
+    best = None
+    for veto in np.round(np.arange(0.0, 0.61, 0.02), 2):
+        rule = asserted & (p_em >= veto)
+        for t in np.round(np.arange(0.02, 0.96, 0.02), 2):
+            for u in np.round(np.arange(0.0, 0.61, 0.02), 2):
+                esc = rule | ((p_em >= t) & (p_int_em >= u))
+                if esc[must].all() and esc[em].mean() >= RECALL_ALL:
+                    fa = esc[labelled].mean() + 0.1 * esc[groups == "medquad"].mean()
+                    if best is None or fa < best[0] - 1e-9:
+                        best = (fa, float(veto), float(t), float(u))
+    _, veto, t_em, u = best or (0, 0.0, 0.05, 0.0)
+    line = min(t_em, float(p_em[em & tuning].min()) * 0.9)
+    out = {"rule_veto": veto, "emergency": t_em, "emergency_intent": u, "safety_line": round(line, 4),
+           "urgent": 0.6}
+    for intent in ("advice", "injection", "conversation"):
+        k = INTENTS.index(intent)
+        truth = y == intent
+        chosen = 0.95
+        for th in np.arange(0.95, 0.05, -0.05):
+            pred = p_int[:, k] >= th
+            if pred.sum() and (truth & pred).sum() / pred.sum() >= INTENT_PRECISION[intent]:
+                chosen = float(round(th, 2))
+        out[intent] = max(chosen, 0.5)
+    return out
+
+
+def main() -> int:
+    global BOW_WEIGHT
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--C", type=float, default=4.0)
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--cache", default="runs/triage_training_vectors.npz")
+    ap.add_argument("--bow-weight", type=float, default=1.0)
+    ap.add_argument("--dry-run", action="store_true", help="cross-validate and calibrate only; write nothing")
+    ap.add_argument("--recalibrate", action="store_true",
+                    help="recompute the thresholds from the last run's out-of-fold probabilities into the model")
+    args = ap.parse_args()
+    BOW_WEIGHT = args.bow_weight
+    from assistant.settings import Settings
+    from assistant.triage import Triager, context_features
+
+    rows = messages()
+    texts = [r["text"] for r in rows]
+    cache = Path(args.cache)
+    if cache.is_file() and list(np.load(cache, allow_pickle=False)["texts"]) == texts:
+        X = np.load(cache)["X"]
+    else:
+        X = embed(texts)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, X=X, texts=np.array(texts))
+    y = np.array([r["intent"] for r in rows])
+    groups = np.array([r["group"] for r in rows])
+    dis = np.array([r["disposition"] for r in rows])
+    if args.recalibrate:
+        cv = np.load(CV_CACHE)
+        thresholds = calibrate(cv["p_em"], cv["p_int"], y, cv["asserted"], groups, dis)
+        with np.load(args.out, allow_pickle=False) as z:
+            arrays = dict(z)
+        arrays |= {"threshold_names": np.array(list(thresholds)),
+                   "threshold_values": np.array(list(thresholds.values()), np.float32)}
+        np.savez_compressed(args.out, **arrays)
+        print("thresholds:", thresholds)
+        return 0
+    rules = Triager(Settings().prompts_dir, learned=False)
+    found = [rules.findings(t) for t in texts]
+    asserted = np.array([any(f.asserted for f in fs) for fs in found])
+    ctx = np.vstack([context_features(fs) for fs in found])
+    fold_ids = folds(rows)
+    p_em, p_int = cross_validated(X, texts, y, fold_ids, args.C, ctx)
+    np.savez(CV_CACHE, p_em=p_em, p_int=p_int, asserted=asserted)
+    thresholds = calibrate(p_em, p_int, y, asserted, groups, dis)
+    em = y == "emergency"
+    print(f"{len(rows)} messages: " + ", ".join(f"{i} {int((y == i).sum())}" for i in INTENTS))
+    print("thresholds:", thresholds)
+    escalated = ((p_em >= thresholds["emergency"]) & (p_int[:, 0] >= thresholds["emergency_intent"])) | (
+        asserted & (p_em >= thresholds["rule_veto"]))
+    for g in sorted(set(groups)):
+        m = groups == g
+        e, n = m & em, m & ~em
+        print(f"  {g:32} emergencies {int(e.sum()):4} caught {escalated[e].mean() if e.any() else float('nan'):.3f}"
+              f" | others {int(n.sum()):5} false alarms {escalated[n].mean() if n.any() else float('nan'):.4f}")
+    if args.dry_run:
+        return 0
+    vocab = vocabulary(texts)
+    F = features(X, texts, vocab, ctx)
+    heads = {"intent": (*fit(F, y, INTENTS, args.C), INTENTS)}
+    w1, b1, w2, b2 = fit_emergency(F, em)
+    cats = np.array([r["category"] for r in rows])
+    labelled = em & np.isin(cats, CATEGORIES) & np.isin(dis, DISPOSITIONS)
+    heads["category"] = (*fit(F[labelled], cats[labelled], CATEGORIES, args.C), CATEGORIES)
+    heads["disposition"] = (*fit(F[labelled], dis[labelled], DISPOSITIONS, args.C), DISPOSITIONS)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"vocab": np.array(vocab), "bow_weight": np.float32(BOW_WEIGHT), "threshold_names": np.array(list(thresholds)),
+              "threshold_values": np.array(list(thresholds.values()), np.float32)}
+    arrays |= {"emergency_w1": w1.astype(np.float16), "emergency_b1": b1, "emergency_w2": w2,
+               "emergency_b2": np.float32(b2)}
+    for name, (coef, bias, classes) in heads.items():
+        arrays |= {f"{name}_coef": coef.astype(np.float16), f"{name}_bias": bias,
+                   f"{name}_classes": np.array(classes)}
+    np.savez_compressed(out, **arrays)
+    print(f"wrote {out} ({out.stat().st_size:,} bytes; {len(vocab):,} word features)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
