@@ -33,6 +33,7 @@ DISPOSITION_MESSAGES = {"911": "escalation", "crisis": "escalation_self_harm", "
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "triage.npz"
 _SENTENCE_BREAK = re.compile(r"[.!?;\n]+")
 _WORD_RE = re.compile(r"[a-z0-9]+")
+_MARKUP = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|</?[A-Za-z][^<>]*>", re.I | re.S)  # HTML tags: not words a patient wrote (the patterns still see them)
 
 
 @dataclass(frozen=True)
@@ -356,9 +357,10 @@ class Triager:
         scores: dict = {"findings": [(f.category, f.text, "asserted" if f.asserted else "context") for f in found]}
         p_em, intent_em, intents, category, dis_p = 0.0, 0.0, {}, "", {}
         if embed is not None and plain:
-            texts = [text]
-            vecs = embed(text)[None, :]
-            parts = self._parts(text)
+            shown = " ".join(_MARKUP.sub(" ", text).split()) if "<" in text else text
+            texts = [shown or text]
+            vecs = embed(texts[0])[None, :]
+            parts = self._parts(texts[0])
             if len(parts) > 1:
                 more = vectors(parts) if vectors is not None else np.vstack([embed(p) for p in parts])
                 texts, vecs = texts + parts, np.vstack([vecs, more])
