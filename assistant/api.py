@@ -35,7 +35,7 @@ class SafeJSONResponse(JSONResponse):
 
 class Turn(BaseModel):
     role: str = Field(examples=["user"])
-    content: str = Field(examples=["What is prolotherapy?"])
+    content: str = Field(examples=["How far apart are the sessions?"])
 
 
 class AskRequest(BaseModel):

@@ -35,9 +35,9 @@ PROBES = (
     "How many sessions are needed?",
     "hi",
     "",
-    "Is prolotherapy safe after a knee replacement? Can I drive home afterwards?",
+    "Is the injection safe after a knee replacement? Can I drive home afterwards?",
     "Café naïve façade — dosage 5 mg/kg, 2x daily; 痛み",
-    "Prolotherapy involves injecting an irritant solution into a damaged ligament or tendon. " * 30,
+    "The treatment involves injecting an irritant solution into a damaged ligament or tendon. " * 30,
 )
 
 log = logging.getLogger(__name__)
