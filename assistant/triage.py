@@ -103,13 +103,16 @@ def triage_text(text: str) -> str:
     return unidecode(unicodedata.normalize("NFKC", text).translate(_LOOK_ALIKES))
 
 
-def normalise(text: str) -> str:
-    """Lowercase ASCII words separated by single spaces; apostrophes dropped ("can't" -> "cant")."""
+def _fold(text: str) -> str:
+    """triage_text, lowercased, accents and apostrophes dropped ("Can't" -> "cant"); punctuation kept."""
     text = unicodedata.normalize("NFKD", triage_text(text).lower())
     text = "".join(c for c in text if not unicodedata.combining(c))
-    text = re.sub(r"['\u2019\u2018`]", "", text)
-    text = re.sub(r"[^a-z0-9]+", " ", text)
-    return text.strip()
+    return re.sub(r"['\u2019\u2018`]", "", text)
+
+
+def normalise(text: str) -> str:
+    """Lowercase ASCII words separated by single spaces; apostrophes dropped ("can't" -> "cant")."""
+    return re.sub(r"[^a-z0-9]+", " ", _fold(text)).strip()
 
 
 def bag_of_words(text: str) -> list[str]:
@@ -305,13 +308,7 @@ class Triager:
 
     def reading(self, text: str) -> str:
         """Lowercase, apostrophes dropped, misspelt keywords corrected; punctuation kept for ConText."""
-        text = unicodedata.normalize("NFKD", triage_text(text).lower())
-        text = "".join(c for c in text if not unicodedata.combining(c))
-        text = re.sub(r"['\u2019\u2018`]", "", text)
-        return _WORD_RE.sub(lambda m: self.correct(m.group()), text)
-
-    def corrected(self, text: str) -> str:
-        return " ".join(self.correct(w) for w in normalise(text).split())
+        return _WORD_RE.sub(lambda m: self.correct(m.group()), _fold(text))
 
     # ---- red flags ------------------------------------------------------------------------
     def mentions(self, reading: str) -> list[tuple[str, int, int]]:
