@@ -8,14 +8,21 @@ from .retrieval import Hit, Lexicon
 from .text import analyze, sentence_spans
 
 _BOILERPLATE = re.compile(r"^(read more|learn more|click here|see also|share this)\b", re.I)
-_LEANS_BACK = re.compile(r"^(this|these|that|those|it|they|such|their|its)\b", re.I)
+# A sentence that cannot stand alone: a bare pronoun subject ("It may...", "These are...", "They help...").
+# "These sessions are..." names its subject and stands alone.
+_LEANS_BACK = re.compile(r"^(?:(?:it|they|its|their|such)\b|(?:this|these|that|those)\s+(?:is|are|was|were|may|might|can|could|"
+                         r"will|would|has|have|had|include|includes|involve|involves|helps?|should|do|does|also|means?)\b)", re.I)
 _LABEL = re.compile(r"^\W*(?:\w+\W+){0,3}\w+:$")  # "Recovery Considerations:" introduces, says nothing
 # Sentence choice: lexical overlap (normalised) weighs half as much as the sentence's cosine to the
-# question (tuning set: citation evidence 0.864 -> 0.893 at 0.5; flat from 0.5 down to 0).
+# question; each lower passage's sentences weigh PASSAGE_DECAY less.
 LEXICAL_WEIGHT = 0.5
-# Other passages add sentences matching at least this share of the anchor's match (tuning set: 0.6 gives
-# citation evidence 0.913 at citation precision 0.545; 0.8 gives 0.893 at 0.669).
-OTHER_PASSAGE = 0.6
+PASSAGE_DECAY = 0.15
+# After the best sentence, others join while they match at least this share of its match (same passage),
+# or OTHER_PASSAGE of it from another passage (which must also add a question word); LIST_ITEMS list items
+# follow a sentence that introduces a list.
+SAME_PASSAGE = 0.8
+OTHER_PASSAGE = 0.9
+LIST_ITEMS = 5
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 
 
@@ -47,53 +54,71 @@ def passage_sentences(text: str) -> list[str]:
 
 
 def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words: int = 120,
-                     max_passages: int = 3) -> list[tuple[int, int, str]]:
-    """(passage index, sentence index, sentence) chosen to answer the question, in reading order.
+                     max_passages: int = 3, max_sentences: int = 3) -> list[tuple[int, int, str]]:
+    """(passage index, sentence index, sentence) chosen to answer the question, best answer first.
 
-    The best-matching sentence anchors the answer; its neighbours in the same passage fill the
-    budget (they usually finish its thought or list), and later passages add only sentences that
-    match the question nearly as well."""
+    Every sentence of the top passages is scored by how well it answers the question (its cosine to the
+    question plus its overlap with the question's specific words, a little less for lower passages).
+    The best one leads. Others follow in order of that score only while they match nearly as well: from
+    the same passage, or from another passage only when they bring a question word the chosen sentences
+    lack. A sentence that leans back ("These ...") brings its predecessor; one that introduces a list
+    (ends with ":") brings the list."""
     q = set(analyze(lexicon.expand(question)))
     idf = lexicon.idf(sorted(q))
     sentences = {h_i: passage_sentences(hit.text) for h_i, hit in enumerate(hits[:max_passages])}
     overlap: dict[tuple[int, int], float] = {}
+    terms: dict[tuple[int, int], set[str]] = {}
     for h_i, sents in sentences.items():
         for s_i, sent in enumerate(sents):
             if not _BOILERPLATE.match(sent) and not _LABEL.match(sent):
                 toks = analyze(sent)
-                overlap[(h_i, s_i)] = sum(idf[t] for t in q.intersection(toks)) / (1 + 0.02 * len(toks))
+                terms[(h_i, s_i)] = q.intersection(toks)
+                overlap[(h_i, s_i)] = sum(idf[t] for t in terms[(h_i, s_i)]) / (1 + 0.02 * len(toks))
     if not overlap:
         return []
-    # Lexical overlap, normalised, plus the sentence's cosine to the question when the index has
-    # sentence vectors. The best sentence of the top passage anchors the answer (retrieval already
-    # weighed every passage's best sentence).
     top = max(overlap.values()) or 1.0
     sim = {k: hits[k[0]].sentence_scores.get(k[1], 0.0) for k in overlap}
-    match = {k: LEXICAL_WEIGHT * ov / top + sim[k] for k, ov in overlap.items()}
-    first = [k for k in match if k[0] == min(h for h, _ in match)]
-    anchor = max(first, key=lambda k: (match[k], -k[1]))
+    match = {k: (LEXICAL_WEIGHT * ov / top + sim[k]) * (1 - PASSAGE_DECAY * k[0]) for k, ov in overlap.items()}
+    ranked = sorted(match, key=lambda k: (-match[k], k))
+    # The lead sentence comes from the passage holding the sentence closest to the question (of the top
+    # two; the top one on a tie), the best-scoring one in it; the others follow by score.
+    lead = max(sorted({h for h, _ in match})[:2], key=lambda h: (max(sim[k] for k in match if k[0] == h), -h))
+    anchor = max((k for k in ranked if k[0] == lead), key=lambda k: match[k])
     best = match[anchor] or 1.0
-    score: dict[tuple[int, int], float] = {}
-    for (h_i, s_i), m in match.items():
-        if h_i == anchor[0] and (overlap[(h_i, s_i)] > 0 or abs(s_i - anchor[1]) <= 2):
-            score[(h_i, s_i)] = m / best + 0.6 / (1 + abs(s_i - anchor[1]))
-        elif m >= OTHER_PASSAGE * best and overlap[(h_i, s_i)] > 0:
-            score[(h_i, s_i)] = 0.8 * m / best / (1 + 0.3 * h_i)
     chosen: dict[tuple[int, int], str] = {}
     used = 0
-    for key in sorted(score, key=lambda k: (-score[k], k)):
+    covered: set[str] = set()
+
+    def take(key: tuple[int, int], force: bool = False) -> bool:
+        nonlocal used
         h_i, s_i = key
         need = [key]
         if _LEANS_BACK.match(sentences[h_i][s_i]) and s_i > 0:
             need.insert(0, (h_i, s_i - 1))
+        if sentences[h_i][s_i].rstrip().endswith(":"):
+            need += [(h_i, j) for j in range(s_i + 1, min(s_i + 1 + LIST_ITEMS, len(sentences[h_i])))]
         need = [k for k in need if k not in chosen]
         cost = sum(len(sentences[a][b].split()) for a, b in need)
-        if chosen and used + cost > max_words:
-            continue
+        if not force and used + cost > max_words:
+            return False
         for a, b in need:
             chosen[(a, b)] = sentences[a][b]
+            covered.update(terms.get((a, b), ()))
         used += cost
-    return [(a, b, text) for (a, b), text in sorted(chosen.items())]
+        return True
+
+    anchor_terms = set(analyze(hits[anchor[0]].text))  # what the lead passage already says
+    take(anchor, force=True)
+    for key in ranked[1:]:
+        if sum(1 for k in chosen if k in match) >= max_sentences:
+            break
+        if key in chosen or match[key] < SAME_PASSAGE * best:
+            continue
+        if key[0] != anchor[0] and (match[key] < OTHER_PASSAGE * best
+                                    or not any(lexicon.salience(t) > 0 for t in terms[key] - covered - anchor_terms)):
+            continue
+        take(key)
+    return [(a, b, text) for (a, b), text in chosen.items()]
 
 
 def cite(selected: list[tuple[int, int, str]], hits: list[Hit]) -> tuple[str, list[Citation]]:
