@@ -47,7 +47,8 @@ def cmd_index(args) -> int:
         bar.n = done
         bar.refresh()
 
-    report = build_index(s, Embedder(s.model, query_encoder=s.query_encoder), s.corpus_dir, s.index_dir, full=args.full, progress=progress)
+    embedder = Embedder(s.model, query_encoder=s.query_encoder)
+    report = build_index(s, embedder, s.corpus_dir, s.index_dir, full=args.full, progress=progress)
     if bar is not None:
         bar.close()
     if report.load is not None:
@@ -57,7 +58,32 @@ def cmd_index(args) -> int:
             print(f"left out {doc_id}: past its review_due date", file=sys.stderr)
         print(report.load.summary())
     print(report.summary())
+    print(calibrate_index(s, embedder, force=report.written))
     return 0
+
+
+def calibrate_index(s, embedder, force: bool = True) -> str:
+    """Check the answer decision on the corpus just indexed (its heading questions answered, a generic
+    off-topic pool not), record the cut-off it uses in the index, and say so in one line."""
+    from . import prompts
+    from .decide import OFFTOPIC_POOL, calibrate, calibration_summary
+    from .engine import Assistant
+    from .index import read_manifest, set_calibration
+
+    from .decide import MODEL_PATH
+
+    cal = read_manifest(s.index_dir).get("calibration")
+    if s.answer_decision != "learned":
+        return "answer decision: rule (settings.answer_decision)"
+    if not MODEL_PATH.is_file():
+        return "answer decision: not calibrated (no trained model; run evals/train_answer.py)"
+    if force or not cal:
+        bot = Assistant.load(s.index_dir, s, embedder=embedder)
+        pool = [line.strip() for line in prompts.text(s.prompts_dir, OFFTOPIC_POOL).splitlines()
+                if line.strip() and not line.startswith("#")]
+        cal = calibrate(bot, pool)
+        set_calibration(s.index_dir, cal)
+    return calibration_summary(cal)
 
 
 def _print_reply(reply, passages: bool) -> None:
@@ -163,7 +189,7 @@ def cmd_eval(args) -> int:
     cases = evaluate.load_cases(args.questions)
     rows, m = evaluate.run(bot, cases)
     out = evaluate.write_report(args.out or "runs/latest", m, rows, f"Eval of {args.questions}",
-                                thresholds=evaluate.abstain_thresholds(bot.settings))
+                                thresholds=evaluate.abstain_thresholds(bot))
     print(f"{len(rows)} cases -> {out}/report.json, report.md, {', '.join(evaluate.PLOTS.values())}")
     for k, v in evaluate.flat_metrics(m).items():
         if not k.startswith("confusion"):

@@ -218,6 +218,8 @@ def load_corpus(corpus_dir: str | Path, skip_stale: bool = True, today: dt.date 
         rel = path.relative_to(root).as_posix()
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
+        if rel == "profile.toml":  # the clinic's profile for this corpus (assistant.prompts.profile), not an article
+            continue
         if path.suffix.lower() not in SUPPORTED:
             skipped.append((rel, f"unsupported file type {path.suffix or '(none)'}"))
             continue

@@ -11,15 +11,18 @@ import numpy as np
 
 from . import prompts
 from .compose import Citation, cite, select_sentences, sources_block, with_framing
+from .decide import ABSTAIN, ANSWER, CLOSEST, AnswerModel, Decision
 from .embedding import Embedder
-from .errors import InputError
-from .followup import condense
+from .errors import ConfigError, InputError
+from .followup import condense, question_focus
 from .index import load_index
 from .retrieval import AssistantRetriever, Hit, Lexicon, search
 from .settings import Settings, load_settings
-from .text import clean
+from .text import clean, stem, words
 from .triage import ADVICE, EMERGENCY, GREETING, Triager
 
+# A follow-up read alone replaces the carried-context reading when its answer probability is this much higher.
+ALONE_MARGIN = 0.1
 ROUTES = ("answer", "abstain", "emergency", "advice", "greeting")
 
 
@@ -64,16 +67,28 @@ class Assistant:
         self.embedder = embedder
         self.settings = settings
         coverage = prompts.toml(settings.prompts_dir, "coverage.toml")
-        self.lexicon = Lexicon(index, prompts.toml(settings.prompts_dir, "synonyms.toml").get("terms", {}), coverage)
+        # Shared lay words (prompts/) plus the clinic's own for this corpus (its profile.toml, in the index).
+        profile = index.profile
+        synonyms = prompts.toml(settings.prompts_dir, "synonyms.toml").get("terms", {}) | profile.get("synonyms", {})
+        self.lexicon = Lexicon(index, synonyms, coverage)
         self.triager = Triager(settings.prompts_dir)
         self._chat_model = chat_model
         self._answer_types = {
             name: (re.compile(t["question"], re.I), re.compile(t["answer"], re.I))
-            for name, t in coverage.get("answer_types", {}).items()}
+            for name, t in (coverage.get("answer_types", {}) | profile.get("answer_types", {})).items()}
+        flags = [str(f) for f in profile.get("red_flags", []) if str(f).strip()]
+        self._red_flags = re.compile(r"\b(?:" + "|".join(re.escape(f) for f in flags) + r")\b", re.I) if flags else None
+        try:
+            self._answer_model, self._answer_model_error = AnswerModel(), None
+        except ConfigError as exc:  # retrieval still works (evals/train_answer.py rebuilds the model with it)
+            self._answer_model, self._answer_model_error = None, exc
+        # Words of the articles' titles: what a follow-up's "it" may name (a treatment, a condition).
+        titles = set(index.manifest.get("titles", {}).values()) | {c.title for c in index.chunks[:5000]}
+        self._title_stems = {stem(w) for t in titles for w in words(t or "") if self.lexicon.salience(w) > 0}
         self._weights = (settings.dense_weight, settings.bm25_weight)
         self._texts = {name: prompts.text(settings.prompts_dir, f"{name}.md") for name in (
             "framing", "escalation", "escalation_self_harm", "escalation_urgent", "safety_line", "greeting",
-            "greeting_thanks", "greeting_bye", "greeting_identity", "greeting_human", "abstain", "advice",
+            "greeting_thanks", "greeting_bye", "greeting_identity", "greeting_human", "abstain", "closest", "advice",
             "advice_injection")}
 
     @classmethod
@@ -103,11 +118,17 @@ class Assistant:
         return AssistantRetriever(assistant=self, k=k)
 
     def topics(self, limit: int = 4) -> list[str]:
-        """Section headings the corpus covers, in corpus order."""
-        seen: dict[str, None] = {}
+        """What the corpus covers: a one-article corpus's section headings in order; a library's article
+        titles, spread evenly over all of its articles."""
+        by_doc: dict[str, dict[str, None]] = {}
         for c in self.index.chunks:
-            seen.setdefault(c.section or c.title, None)
-        return list(seen)[:limit]
+            by_doc.setdefault(c.source, {}).setdefault(c.section or c.title, None)
+        if len(by_doc) <= 1:
+            return [t for d in by_doc.values() for t in d][:limit]
+        titles = list(dict.fromkeys(self.index.manifest.get("titles", {}).get(src) or next(iter(secs))
+                                    for src, secs in by_doc.items()))
+        step = max(1.0, len(titles) / max(limit, 1))
+        return [titles[int(i * step)] for i in range(min(limit, len(titles)))]
 
     # ---- replies ---------------------------------------------------------------------------
     def _fill(self, name: str, **extra) -> str:
@@ -141,6 +162,21 @@ class Assistant:
         body, citations = cite(chosen, hits)
         return body, citations
 
+    @property
+    def answer_model(self) -> AnswerModel:
+        if self._answer_model is None:
+            raise self._answer_model_error
+        return self._answer_model
+
+    def decide(self, question: str, hits: list[Hit]) -> Decision:
+        """Whether the retrieved passages answer the question (assistant/decide.py): answer, closest or
+        abstain, with the probability and the signals behind it. Cut-offs: settings, else the index's
+        calibration, else the trained model's."""
+        s = self.settings
+        answer = s.answer_cutoff if s.answer_cutoff >= 0 else self.index.calibration.get("answer_cutoff")
+        closest = s.closest_cutoff if s.closest_cutoff >= 0 else None
+        return self.answer_model.decide(question, hits, self.lexicon, answer=answer, closest=closest)
+
     def covered(self, question: str, hits: list[Hit], top_dense: float) -> tuple[bool, dict]:
         """Whether the sources cover the question, with the signals behind the decision: the question's
         salient words are covered, weighed together with how closely one sentence of the sources matches it."""
@@ -154,6 +190,18 @@ class Assistant:
         ok = bool(hits) and top_dense >= s.abstain_min_dense and words_ok
         return ok, {"top_dense": round(top_dense, 4), "coverage": round(coverage, 4), "missing_words": missing,
                     "top_sentence": None if top_sentence is None else round(top_sentence, 4)}
+
+    def _closest_body(self, question: str, hits: list[Hit]) -> tuple[str, list[Citation]]:
+        """For a near miss: the nearest sentences, cited, under a hedge that they may not answer it."""
+        chosen = select_sentences(question, hits, self.lexicon, min(self.settings.answer_words, 60), max_passages=2)
+        body, citations = cite(chosen, hits)
+        if not body:
+            return self._abstain_body(hits), []
+        return self._fill("closest", passages=body, sources=sources_block(citations)), citations
+
+    def is_entity_word(self, word: str) -> bool:
+        """A word naming what an article is about (it is in an article's title)."""
+        return stem(word) in self._title_stems or stem(self.lexicon.correct(word)) in self._title_stems
 
     def missing_answer_type(self, question: str, answer: str) -> str | None:
         """The kind of fact the question asks for (prompts/coverage.toml answer_types) when the answer has none."""
@@ -191,7 +239,8 @@ class Assistant:
         tri = self.triager.classify(q[:n] + "\n...\n" + q[-n:] if too_long else q,
                                     embed=None if too_long or not q else embed, vectors=self.embedder.encode_queries)
         t = lap("triage", t0)
-        base = {"question": q, "triage": tri.rule, "timings": timings, "safety_line": tri.safety_line,
+        line = tri.safety_line or bool(self._red_flags and self._red_flags.search(q))
+        base = {"question": q, "triage": tri.rule, "timings": timings, "safety_line": line,
                 "signals": {"triage": tri.scores}}
         if tri.route == EMERGENCY:
             return self._reply("emergency", self._fill(tri.message), standalone_question=q, **base)
@@ -204,16 +253,34 @@ class Assistant:
             body = self._fill(name, topics="; ".join(self.topics(4)) or "our patient-education articles")
             return self._reply("greeting", body, standalone_question=q, **base)
 
-        standalone = condense(q, history, self.lexicon.is_topic_word)
+        focus = question_focus(q, self.is_entity_word)
+        standalone = condense(focus, history, self.lexicon.is_topic_word, self.is_entity_word)
         t = lap("condense", t)
-        vec = embed(standalone)
-        hits = search(self.index, self.embedder, self.lexicon, standalone, k=max(s.top_k, 5),
-                      pool=s.candidate_pool, mode=s.retrieval_mode, rrf_k=s.rrf_k, vec=vec, weights=self._weights,
-                      fusion=s.fusion, alpha=s.fusion_alpha, sentence_weight=s.sentence_weight)
-        d_ids, d_scores = self.index.dense_search(vec, 1)
-        top_dense = float(d_scores[0]) if len(d_scores) else 0.0
+
+        def find(text: str) -> tuple[list[Hit], Decision]:
+            vec = embed(text)
+            found = search(self.index, self.embedder, self.lexicon, text, k=max(s.top_k, 5),
+                           pool=s.candidate_pool, mode=s.retrieval_mode, rrf_k=s.rrf_k, vec=vec,
+                           weights=self._weights, fusion=s.fusion, alpha=s.fusion_alpha,
+                           sentence_weight=s.sentence_weight)
+            if s.answer_decision == "learned":
+                return found, self.decide(text, found)
+            _, d_scores = self.index.dense_search(vec, 1)
+            ok_, sig = self.covered(text, found, float(d_scores[0]) if len(d_scores) else 0.0)
+            p = 1.0 if ok_ else 0.0
+            return found, Decision(ANSWER if ok_ else ABSTAIN, p, sig)
+
+        hits, decision = find(standalone)
+        if standalone != focus:
+            # Unsure the carried subject is right: the message alone wins when it is clearly better
+            # supported by the same article the carried subject found.
+            alone_hits, alone = find(focus)
+            if (alone_hits and hits and alone_hits[0].source == hits[0].source
+                    and alone.p_answer >= decision.p_answer + ALONE_MARGIN):
+                standalone, hits, decision = focus, alone_hits, alone
         t = lap("retrieve", t)
-        ok, signals = self.covered(standalone, hits, top_dense)
+        ok = decision.outcome == ANSWER
+        signals = {"decision": decision.outcome, "p_answer": round(decision.p_answer, 4), **decision.signals}
         rewritten = f"_Answering: “{html.escape(standalone, quote=False)}”_\n\n" if standalone != q else ""
         common = base | {"standalone_question": standalone, "retrieved": hits,
                          "signals": signals | {"triage": tri.scores}}
@@ -229,14 +296,20 @@ class Assistant:
                     body += "\n\nHere is general information from our materials:\n\n" + answer + "\n\n" + sources_block(citations)
             lap("compose", t)
             return self._reply("advice", body, citations=citations, **common)
-        if not ok:
+        if ok:
+            answer, citations = self._answer_body(standalone, hits)
+            missing_type = self.missing_answer_type(standalone, answer) if answer else None
+            if missing_type:
+                common["signals"] = common["signals"] | {"missing_answer_type": missing_type}
+            if answer and not missing_type:
+                lap("compose", t)
+                return self._reply("answer", rewritten + answer + "\n\n" + sources_block(citations),
+                                   citations=citations, **common)
+        if ok or decision.outcome == CLOSEST:
+            # A near miss keeps route "abstain" (it is not answered as if covered), with the nearest
+            # passages as its citations.
+            body, citations = self._closest_body(standalone, hits)
             lap("compose", t)
-            return self._reply("abstain", self._abstain_body(hits), **common)
-        answer, citations = self._answer_body(standalone, hits)
+            return self._reply("abstain", body, citations=citations, **common)
         lap("compose", t)
-        missing_type = self.missing_answer_type(standalone, answer) if answer else None
-        if missing_type:
-            common["signals"] = signals | {"missing_answer_type": missing_type}
-        if not answer or missing_type:
-            return self._reply("abstain", self._abstain_body(hits), **common)
-        return self._reply("answer", rewritten + answer + "\n\n" + sources_block(citations), citations=citations, **common)
+        return self._reply("abstain", self._abstain_body(hits), **common)

@@ -157,11 +157,18 @@ def failures(rows: list[dict]) -> list[dict]:
 PLOTS = {"signals": "signals.png", "route_accuracy": "route_accuracy.png", "latency": "latency.png"}
 SIGNALS = (("top_dense", "abstain_min_dense", "top dense cosine"),
            ("coverage", "abstain_min_coverage", "salience-weighted coverage"))
+LEARNED_SIGNALS = (("p_answer", "answer_cutoff", "answer probability (assistant/decide.py)"),
+                   ("top_sentence", "", "best sentence cosine"))
 
 
-def abstain_thresholds(settings) -> dict[str, float]:
-    """The abstention thresholds a run used, to mark on the signal plot."""
-    return {name: getattr(settings, name) for _, name, _ in SIGNALS}
+def abstain_thresholds(bot) -> dict[str, float]:
+    """The abstention thresholds a run used, to mark on the signal plot: the rule's, or the learned
+    decision's cut-off (settings, else the index's calibration, else the model's)."""
+    s = bot.settings
+    if s.answer_decision != "learned":
+        return {name: getattr(s, name) for _, name, _ in SIGNALS}
+    cutoff = s.answer_cutoff if s.answer_cutoff >= 0 else bot.index.calibration.get("answer_cutoff", bot.answer_model.answer)
+    return {"answer_cutoff": round(float(cutoff), 4)}
 
 
 def markdown(m: dict, rows: list[dict], title: str, thresholds: dict[str, float] | None = None) -> str:
@@ -213,7 +220,8 @@ def _legend(ax) -> None:
 def plot_signals(rows: list[dict], thresholds: dict[str, float], path: Path) -> Path:
     """Histograms of both abstention signals, answerable vs out-of-scope, thresholds as vertical lines."""
     fig, axes = _figure(10, 3.8, 2)
-    for ax, (signal, setting, label) in zip(axes, SIGNALS):
+    signals = LEARNED_SIGNALS if "answer_cutoff" in thresholds else SIGNALS
+    for ax, (signal, setting, label) in zip(axes, signals):
         for kind, color in (("answerable", "tab:blue"), ("out_of_scope", "tab:orange")):
             values = [r["signals"][signal] for r in rows if r["kind"] == kind and signal in (r.get("signals") or {})]
             if values:

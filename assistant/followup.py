@@ -29,9 +29,22 @@ def needs_context(question: str) -> bool:
     return bool(_ANAPHORA.search(question)) and len(content_words(question)) <= 3
 
 
-def topic_of(history: list[dict], known: Callable[[str], bool] | None = None) -> str:
+def topic_of(history: list[dict], known: Callable[[str], bool] | None = None,
+             entity: Callable[[str], bool] | None = None) -> str:
     """The topic words of the latest user turn that has some, condensing it against older turns.
-    With `known`, only words the corpus knows count as topic ("thinking" does not, "wrist" does)."""
+    With `known`, only words the corpus knows count as topic ("thinking" does not, "wrist" does).
+    With `entity`, the words naming what the conversation is about (an article's treatment or condition)
+    are the topic when there are any: after "how many sessions of prolotherapy?", "it" is prolotherapy,
+    not sessions."""
+    found = _topic_words(history, known)
+    if entity is not None:
+        named = [w for w in found if entity(w)]
+        if named:
+            return " ".join(named)
+    return " ".join(found)
+
+
+def _topic_words(history: list[dict], known: Callable[[str], bool] | None = None) -> list[str]:
     users = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
     for i in range(len(users) - 1, -1, -1):
         words_ = content_words(users[i])
@@ -39,17 +52,18 @@ def topic_of(history: list[dict], known: Callable[[str], bool] | None = None) ->
             words_ = [w for w in words_ if known(w)]
         if words_:
             if needs_context(users[i]) and i > 0:
-                older = topic_of([{"role": "user", "content": u} for u in users[:i]], known)
-                words_ = [w for w in older.split() if w not in words_] + words_
-            return " ".join(dict.fromkeys(words_))
-    return ""
+                older = _topic_words([{"role": "user", "content": u} for u in users[:i]], known)
+                words_ = [w for w in older if w not in words_] + words_
+            return list(dict.fromkeys(words_))
+    return []
 
 
-def condense(question: str, history: list[dict], known: Callable[[str], bool] | None = None) -> str:
+def condense(question: str, history: list[dict], known: Callable[[str], bool] | None = None,
+             entity: Callable[[str], bool] | None = None) -> str:
     """The standalone question to search for."""
     if not history or not needs_context(question):
         return question
-    topic = topic_of(history, known)
+    topic = topic_of(history, known, entity)
     if not topic:
         return question
     own = set(content_words(question))
@@ -62,3 +76,31 @@ def condense(question: str, history: list[dict], known: Callable[[str], bool] | 
         if replaced != body:
             return replaced
     return f"{body.rstrip('?. ')} ({extra})?"
+
+
+_GREETING_LINE = re.compile(r"^\s*(hi|hello|hey|dear|good (morning|afternoon|evening)|thanks?( you)?|thank you|"
+                            r"regards|best|cheers|sincerely|love|sorry|many thanks|take care)\b", re.I)
+_ASKS = re.compile(r"\?|^\s*(what|how|why|when|where|which|who|is|are|can|could|does|do|did|should|will|would|"
+                   r"may|might|any|i\s+(was\s+)?wonder(ing)?|i\s+want\s+to\s+know|please\s+(tell|explain))\b", re.I)
+LONG_MESSAGE_WORDS = 40
+
+
+def question_focus(message: str, entity: Callable[[str], bool] | None = None) -> str:
+    """The part of a long, chatty message that asks something: its question sentences (greetings,
+    background and sign-offs dropped); when they do not name their subject, the latest earlier sentence
+    that does (else the one just before them). Short messages are returned as they are."""
+    if len(message.split()) <= LONG_MESSAGE_WORDS:
+        return message
+    from .text import sentence_spans
+
+    sents = [message[a:b].strip() for a, b in sentence_spans(message)]
+    sents = [x for x in sents if x and not (_GREETING_LINE.match(x) and len(x.split()) <= 6)]
+    asks = [i for i, x in enumerate(sents) if _ASKS.search(x)]
+    if not asks:
+        return message
+    chosen = asks[:2]
+    names = lambda i: entity is not None and any(entity(w) for w in content_words(sents[i]))  # noqa: E731
+    if not any(names(i) for i in chosen) and chosen[0] > 0:
+        earlier = [i for i in range(chosen[0] - 1, -1, -1) if names(i)]
+        chosen = [earlier[0] if earlier else chosen[0] - 1] + chosen
+    return " ".join(sents[i] for i in chosen)

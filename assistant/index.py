@@ -20,6 +20,7 @@ import numpy as np
 from .chunking import Chunk, Chunker
 from .documents import Document, LoadReport, load_corpus
 from .embedding import Embedder
+from . import prompts
 from .errors import CorpusError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from .sentences import SentenceVectors, chunk_sentences
 from .settings import Settings
@@ -178,6 +179,16 @@ class Index:
     def __len__(self) -> int:
         return len(self.chunks)
 
+    @property
+    def profile(self) -> dict:
+        """The corpus profile (synonyms, answer types, red flags) read at build time."""
+        return self.manifest.get("profile") or {}
+
+    @property
+    def calibration(self) -> dict:
+        """The answer decision's calibration on this corpus (`assistant index`), {} before one ran."""
+        return self.manifest.get("calibration") or {}
+
     def dense_search(self, vec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(chunk positions, cosine scores), best first."""
         k = min(k, len(self.chunks))
@@ -229,6 +240,15 @@ def read_manifest(index_dir: str | Path) -> dict:
         return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise IndexCorruptError(f"Cannot read {folder}/manifest.json ({exc}). {BUILD_HINT}") from None
+
+
+def set_calibration(index_dir: str | Path, calibration: dict) -> None:
+    """Record the answer decision's calibration in the live version's manifest (written atomically)."""
+    index_dir = Path(index_dir)
+    folder = _current_folder(index_dir)
+    manifest = read_manifest(index_dir) | {"calibration": calibration}
+    _write_file(folder / "manifest.json.tmp", lambda fh: json.dump(manifest, fh, indent=1, ensure_ascii=False))
+    os.replace(folder / "manifest.json.tmp", folder / "manifest.json")
 
 
 def check_compatible(manifest: dict, model_id: str, where: str) -> None:
@@ -392,7 +412,9 @@ def build_index(
         new = [d for d in documents if d.id not in prev_hashes]
         changed = [d for d in documents if d.id in prev_hashes and prev_hashes[d.id] != hashes[d.id]]
         removed = [i for i in prev_hashes if i not in hashes]
-        if prev and not new and not changed and not removed and prev[0].get("index_type_requested") == settings.index_type:
+        profile = prompts.profile(corpus_dir) if load is not None else {}
+        if (prev and not new and not changed and not removed and prev[0].get("index_type_requested") == settings.index_type
+                and prev[0].get("profile", {}) == profile):
             return BuildReport(len(documents), prev[0]["counts"]["chunks"], 0, 0, 0, 0,
                                time.perf_counter() - t0, 0.0, False, str(_current_folder(index_dir)), load)
 
@@ -445,6 +467,8 @@ def build_index(
                        "sentences": None if sentences is None else len(sentences.vectors)},
             "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "corpus": str(corpus_dir),
+            # The clinic's own words for this corpus (its profile.toml), carried with the index.
+            "profile": profile,
         }
         tmp = index_dir / f".tmp-{uuid.uuid4().hex[:12]}"
         tmp.mkdir()

@@ -27,3 +27,24 @@ def toml(prompts_dir: str, name: str) -> dict:
         return tomllib.loads(_read(str(Path(prompts_dir) / name)))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Cannot parse {Path(prompts_dir) / name}: {exc}") from None
+
+
+PROFILE = "profile.toml"
+PROFILE_KEYS = ("synonyms", "answer_types", "red_flags")
+
+
+def profile(corpus_dir: str | Path) -> dict:
+    """A clinic's own words for its corpus, from the optional `profile.toml` beside its articles:
+    [synonyms] (lay word -> the articles' words), [answer_types.*] (as in prompts/coverage.toml) and
+    red_flags (extra terms that put the "if this is happening now" line on a reply). {} without one."""
+    path = Path(corpus_dir) / PROFILE
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Cannot read the corpus profile {path}: {exc}") from None
+    unknown = sorted(set(data) - set(PROFILE_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; use {', '.join(PROFILE_KEYS)}.")
+    return {k: data[k] for k in PROFILE_KEYS if k in data}

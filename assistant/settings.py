@@ -58,9 +58,16 @@ class Settings:
     abstain_min_dense: float = 0.14
     abstain_min_coverage: float = 0.74
     # With sentence vectors: answer when coverage + abstain_sentence_weight * (best sentence cosine)
-    # reaches abstain_min_score (a line fitted by evals/calibrate.py); without them, coverage alone.
+    # reaches abstain_min_score (a line fitted on evals/questions.jsonl); without them, coverage alone.
     abstain_sentence_weight: float = 0.85
     abstain_min_score: float = 1.20
+    # "rule": the thresholds above. "learned": the answer decision of assistant/decide.py (answer at or
+    # above answer_cutoff, the closest passages with a hedge at or above closest_cutoff, else abstain;
+    # -1 uses the index's calibration, else the trained model's cut-offs). Not the default yet: on the
+    # independently written sets it answers fewer answerable questions (README, Answer decision).
+    answer_decision: str = "rule"
+    answer_cutoff: float = -1.0
+    closest_cutoff: float = -1.0
     answer_words: int = 120
     max_question_chars: int = 2000
     history_turns: int = 6
@@ -120,6 +127,8 @@ def validate(s: Settings) -> Settings:
         raise ConfigError(
             f"retrieval_mode={s.retrieval_mode!r}; choose one of {', '.join(RETRIEVAL_MODES)}."
         )
+    if s.answer_decision not in ("rule", "learned"):
+        raise ConfigError(f"answer_decision={s.answer_decision!r}; choose rule or learned.")
     if s.fusion not in FUSIONS:
         raise ConfigError(f"fusion={s.fusion!r}; choose one of {', '.join(FUSIONS)}.")
     if not 0.0 <= s.fusion_alpha <= 1.0:

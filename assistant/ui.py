@@ -352,7 +352,7 @@ def staff_app(service: Service) -> gr.Blocks:
                     raise gr.Error(str(exc)) from None
                 rows, m = evaluate.run(bot, cases, progress=lambda i, n: progress((i, n), desc="Asking"))
                 out = runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(path).stem}"
-                evaluate.write_report(out, m, rows, f"Eval of {path}", evaluate.abstain_thresholds(bot.settings))
+                evaluate.write_report(out, m, rows, f"Eval of {path}", evaluate.abstain_thresholds(bot))
                 old = {}
                 if prev and (Path(prev) / "report.json").is_file():
                     old = evaluate.flat_metrics(json.loads((Path(prev) / "report.json").read_text(encoding="utf-8")))

@@ -182,7 +182,7 @@ CASES = [
 
 def test_real_eval_run_recomputes_exactly(bot, tmp_path):
     rows, m = run(bot, [{"history": [], "evidence": [], **c} for c in CASES])
-    out = write_report(tmp_path, m, rows, "Real", thresholds=abstain_thresholds(bot.settings))
+    out = write_report(tmp_path, m, rows, "Real", thresholds=abstain_thresholds(bot))
     assert [r["route"] for r in rows] == ["answer", "answer", "abstain", "emergency", "advice", "greeting"]
     assert m["framing_rate"] == 1.0 and m["emergency_recall"] == 1.0
     done = run_recompute(out / "report.json", "--framing", str(Path(bot.settings.prompts_dir) / "framing.md"))

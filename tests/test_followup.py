@@ -26,3 +26,28 @@ def test_condense(question, history, standalone):
 ])
 def test_needs_context(question, expected):
     assert needs_context(question) is expected
+
+
+ENTITIES = {"prolotherapy", "stroke"}
+
+
+@pytest.mark.parametrize("question, history, standalone", [
+    # "it" is the treatment the conversation is about, not the topic word of the last turn
+    ("does it hurt?", [U("how many sessions of prolotherapy will I need?")], "does prolotherapy hurt?"),
+    ("Is it painful?", [U("What is prolotherapy?"), A("..."), U("how many sessions?")], "Is prolotherapy painful?"),
+    # no entity in the history: the topic words carry as before
+    ("what about sessions?", [U("Tell me about sodium morrhuate")], "what about sessions (sodium morrhuate)?"),
+])
+def test_condense_resolves_to_the_entity(question, history, standalone):
+    assert condense(question, history, entity=lambda w: w in ENTITIES) == standalone
+
+
+def test_question_focus_finds_the_question_in_a_long_message():
+    from assistant.followup import question_focus
+    msg = ("Hi there! I hope you are all doing well today. My name is Linda and I have been reading about all "
+           "sorts of things since my sister had her stroke last spring, it has been a long year for our family. "
+           "She is doing better now. What are the warning signs we should watch for? Thanks so much, Linda")
+    assert question_focus(msg, lambda w: w in ENTITIES) == (
+        "My name is Linda and I have been reading about all sorts of things since my sister had her stroke last "
+        "spring, it has been a long year for our family. What are the warning signs we should watch for?")
+    assert question_focus("What is a stroke?") == "What is a stroke?"
