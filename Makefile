@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench
+.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval train-answer
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -85,6 +85,16 @@ triage-eval: index library
 	$(PY) evals/triage_eval.py --index index --index runs/library/index --out runs/triage_eval.json
 
 # Retrain the learned triage layer (assistant/models/triage.npz) from evals/triage/ and MedQuAD.
+# The answer sets of six independent authors (evals/answers/), both halves, on the seed and the library.
+answers-eval: index library
+	$(PY) evals/answers_eval.py --seed-index index --library-index runs/library/index --out runs/answers_eval.json
+
+# Retrain the answer decision (assistant/models/answer.npz): MedQuAD leave-answer-out, plus the tuning authors.
+train-answer: index library
+	$(PY) -m pip install -q -e ".[train]"
+	$(PY) evals/train_answer.py --tuning evals/answers/tuning/dorothy.jsonl evals/answers/tuning/kayla.jsonl \
+		evals/answers/tuning/linda.jsonl --library-index runs/library/index runs/library/index runs/library/index
+
 train-triage: $(STAMP)
 	$(PY) -m pip install -q -e ".[train]"
 	$(PY) evals/train_triage.py

@@ -1,7 +1,8 @@
-"""Build a clinic-library test corpus: the shipped seed article plus MedlinePlus health-topic articles.
+"""Build a clinic-library test corpus: the shipped seed article plus MedlinePlus and NIHSeniorHealth articles.
 
-The articles come from MedQuAD's `MPlusHealthTopics` records (one article per topic), written as
-Markdown with front matter so `assistant index` reads them like any clinic article. Every topic whose
+The articles come from MedQuAD's `MPlusHealthTopics` records (one article per topic) and its
+`NIHSeniorHealth` records (one article per topic, one section per kind of question, several passages
+each), written as Markdown with front matter so `assistant index` reads them like any clinic article. Every topic whose
 name touches an emergency theme (stroke, heart attack, anaphylaxis, sepsis, seizures, fainting, chest
 pain, poisoning, suicide, clots, head injuries...) is included, so educational questions about those
 topics can be answered; the rest is a seeded random sample of the other topics.
@@ -9,7 +10,7 @@ topics can be answered; the rest is a seeded random sample of the other topics.
 Data: MedQuAD (Ben Abacha and Demner-Fushman, BMC Bioinformatics 20:511, 2019), CC BY 4.0
 (https://creativecommons.org/licenses/by/4.0/). Each generated article carries that attribution.
 
-    python benchmarks/clinic_library.py --out runs/library/corpus [--topics 120] [--seed 13]
+    python benchmarks/clinic_library.py --out runs/library/corpus [--topics 120] [--senior 30] [--seed 13]
     .venv/bin/assistant index --corpus runs/library/corpus --index runs/library/index
 """
 from __future__ import annotations
@@ -61,6 +62,40 @@ def topics(path: str | None = None) -> dict[str, dict]:
     return found
 
 
+# NIHSeniorHealth question types -> section headings, in reading order.
+SECTIONS = {"information": "Overview", "causes": "Causes", "susceptibility": "Who is at risk",
+            "symptoms": "Symptoms", "exams and tests": "Diagnosis", "treatment": "Treatment",
+            "prevention": "Prevention", "considerations": "Living with it", "outlook": "Outlook",
+            "frequency": "How common it is", "complications": "Complications",
+            "stages": "Stages", "research": "Research", "support groups": "Support"}
+
+
+def grouped_topics(path: str | None = None, source: str = "NIHSeniorHealth") -> dict[str, list[dict]]:
+    """Topic name -> its records (one per answered question) from one MedQuAD source, in file order."""
+    found: dict[str, list[dict]] = {}
+    with medquad_path(path).open(encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if rec.get("source") == source and rec.get("answer", "").strip():
+                found.setdefault(rec["focus"].strip(), []).append(rec)
+    return found
+
+
+def topic_article(name: str, records: list[dict], source: str = "NIHSeniorHealth") -> str:
+    """One Markdown article: a section per question type, each distinct answer a paragraph group."""
+    groups: dict[str, list[str]] = {}
+    for rec in records:
+        heading = SECTIONS.get(rec["qtype"], rec["qtype"].capitalize())
+        text = _markdown(rec["answer"])
+        if text not in groups.setdefault(heading, []):
+            groups[heading].append(text)
+    order = list(dict.fromkeys(list(SECTIONS.values()) + list(groups)))
+    parts = [f"## {h}\n\n" + "\n".join(groups[h]) for h in order if h in groups]
+    url = records[0].get("url", "")
+    front = f"---\ntitle: {name}\nurl: {url}\nsource: {source} (MedQuAD, CC BY 4.0)\n---\n\n"
+    return front + f"# {name}\n\n" + "\n".join(parts) + f"\n_{ATTRIBUTION.replace('MedlinePlus health topic', source)}_\n"
+
+
 def choose(all_topics: dict[str, dict], n: int, seed: int) -> list[str]:
     """Every emergency-theme topic, then a seeded sample of the others up to n topics."""
     themed = [t for t in all_topics if EMERGENCY_THEMES.search(t)]
@@ -69,8 +104,8 @@ def choose(all_topics: dict[str, dict], n: int, seed: int) -> list[str]:
     return sorted(themed + others[: max(0, n - len(themed))])
 
 
-def build(out: Path, n: int = 120, seed: int = 13, medquad: str | None = None) -> list[str]:
-    """Write the seed corpus and n MedlinePlus articles under out/; return the topic names."""
+def build(out: Path, n: int = 120, seed: int = 13, medquad: str | None = None, senior: int = 30) -> list[str]:
+    """Write the seed corpus, n MedlinePlus and `senior` NIHSeniorHealth articles under out/; return the topic names."""
     all_topics = topics(medquad)
     chosen = choose(all_topics, n, seed)
     if out.exists():
@@ -83,19 +118,28 @@ def build(out: Path, n: int = 120, seed: int = 13, medquad: str | None = None) -
         front = f"---\ntitle: {name}\nurl: {rec['url']}\nsource: MedlinePlus (MedQuAD, CC BY 4.0)\n---\n\n"
         body = f"# {name}\n\n{_markdown(rec['answer'])}\n_{ATTRIBUTION}_\n"
         (folder / f"{_slug(name)}.md").write_text(front + body, encoding="utf-8")
-    return chosen
+    seniors = grouped_topics(medquad)
+    picked = sorted(seniors)
+    random.Random(seed).shuffle(picked)
+    folder = out / "nihseniorhealth"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in sorted(picked[:senior]):
+        (folder / f"{_slug(name)}.md").write_text(topic_article(name, seniors[name]), encoding="utf-8")
+    return chosen + sorted(picked[:senior])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/library/corpus")
     ap.add_argument("--topics", type=int, default=120)
+    ap.add_argument("--senior", type=int, default=30)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--medquad", default=None)
     args = ap.parse_args()
-    chosen = build(Path(args.out), args.topics, args.seed, args.medquad)
-    themed = sum(bool(EMERGENCY_THEMES.search(t)) for t in chosen)
-    print(f"Wrote {len(chosen)} MedlinePlus articles ({themed} on emergency themes) plus the seed to {args.out}")
+    chosen = build(Path(args.out), args.topics, args.seed, args.medquad, args.senior)
+    themed = sum(bool(EMERGENCY_THEMES.search(t)) for t in chosen[:args.topics])
+    print(f"Wrote {args.topics} MedlinePlus articles ({themed} on emergency themes), {len(chosen) - args.topics} "
+          f"NIHSeniorHealth articles and the seed to {args.out}")
 
 
 if __name__ == "__main__":

@@ -36,3 +36,25 @@ def test_tuning_set_size():
     assert sum(counts.values()) >= 150 and follow_ups >= 15
     assert counts["out_of_scope"] >= 30 and counts["emergency"] >= 30 and counts["personal_advice"] >= 20
     assert counts["greeting"] >= 5
+
+
+ANSWER_SETS = sorted((EVALS / "answers").glob("*/*.jsonl"))
+
+
+def test_answer_sets_split_by_author():
+    halves = Counter(p.parent.name for p in ANSWER_SETS)
+    assert halves == {"tuning": 3, "heldout": 3}
+
+
+@pytest.mark.parametrize("path", ANSWER_SETS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_answer_sets_valid_with_seed_evidence_in_the_shipped_article(path):
+    cases = load_cases(path)
+    kinds = Counter(c["kind"] for c in cases)
+    assert kinds["answerable"] >= 30 and kinds["out_of_scope"] >= 10
+    for case in cases:
+        assert (case["kind"] == "answerable") == bool(case["source"])
+        for turn in case["history"]:
+            assert turn["role"] == "user" and isinstance(turn["content"], str)
+        if case["source"] == ["prolotherapy.md"]:
+            for phrase in case["evidence"]:
+                assert fold(phrase) in CORPUS, (case["id"], phrase)
