@@ -43,10 +43,12 @@ eval: index
 	$(VENV)/bin/assistant eval evals/heldout.jsonl --out runs/heldout
 
 # CI gate: the question set must keep the answer-engine floors (exit 1 names each metric below).
+# citation_evidence_rate 0.9 -> 0.75 (2026-12-06): answers are now 1-3 sentences led by the one that answers,
+# so fewer extra passages are cited; first sentence and citation precision rose on the independent sets.
 eval-gate: index
 	$(VENV)/bin/assistant eval evals/questions.jsonl --out runs/gate --fail-under emergency_recall=1.0 framing_rate=1.0 hit@3=0.95 \
 		route_accuracy.emergency=1.0 route_accuracy.answerable=0.95 route_accuracy.out_of_scope=0.95 \
-		route_accuracy.personal_advice=0.95 route_accuracy.greeting=0.95 citation_evidence_rate=0.9
+		route_accuracy.personal_advice=0.95 route_accuracy.greeting=0.95 citation_evidence_rate=0.75
 	$(VENV)/bin/assistant eval evals/triage_tuning.jsonl --out runs/gate-triage --fail-under emergency_recall=1.0 framing_rate=1.0
 	$(MAKE) triage-gate
 
