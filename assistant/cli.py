@@ -66,17 +66,15 @@ def calibrate_index(s, embedder, force: bool = True) -> str:
     """Check the answer decision on the corpus just indexed (its heading questions answered, a generic
     off-topic pool not), record the cut-off it uses in the index, and say so in one line."""
     from . import prompts
-    from .decide import OFFTOPIC_POOL, calibrate, calibration_summary
+    from .decide import MODEL_PATH, OFFTOPIC_POOL, calibrate, calibration_summary
     from .engine import Assistant
     from .index import read_manifest, set_calibration
 
-    from .decide import MODEL_PATH
-
-    cal = read_manifest(s.index_dir).get("calibration")
     if s.answer_decision != "learned":
         return "answer decision: rule (settings.answer_decision)"
     if not MODEL_PATH.is_file():
         return "answer decision: not calibrated (no trained model; run evals/train_answer.py)"
+    cal = read_manifest(s.index_dir).get("calibration")
     if force or not cal:
         bot = Assistant.load(s.index_dir, s, embedder=embedder)
         pool = [line.strip() for line in prompts.text(s.prompts_dir, OFFTOPIC_POOL).splitlines()

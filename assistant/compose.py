@@ -89,7 +89,7 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
     used = 0
     covered: set[str] = set()
 
-    def take(key: tuple[int, int], force: bool = False) -> bool:
+    def take(key: tuple[int, int], force: bool = False) -> None:
         nonlocal used
         h_i, s_i = key
         need = [key]
@@ -100,12 +100,11 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
         need = [k for k in need if k not in chosen]
         cost = sum(len(sentences[a][b].split()) for a, b in need)
         if not force and used + cost > max_words:
-            return False
+            return
         for a, b in need:
             chosen[(a, b)] = sentences[a][b]
             covered.update(terms.get((a, b), ()))
         used += cost
-        return True
 
     anchor_terms = set(analyze(hits[anchor[0]].text))  # what the lead passage already says
     take(anchor, force=True)

@@ -13,7 +13,7 @@ from . import prompts
 from .compose import Citation, cite, select_sentences, sources_block, with_framing
 from .decide import ABSTAIN, ANSWER, CLOSEST, AnswerModel, Decision
 from .embedding import Embedder
-from .errors import ConfigError, InputError
+from .errors import InputError
 from .followup import condense, question_focus
 from .index import load_index
 from .retrieval import AssistantRetriever, Hit, Lexicon, search
@@ -78,12 +78,9 @@ class Assistant:
             for name, t in (coverage.get("answer_types", {}) | profile.get("answer_types", {})).items()}
         flags = [str(f) for f in profile.get("red_flags", []) if str(f).strip()]
         self._red_flags = re.compile(r"\b(?:" + "|".join(re.escape(f) for f in flags) + r")\b", re.I) if flags else None
-        try:
-            self._answer_model, self._answer_model_error = AnswerModel(), None
-        except ConfigError as exc:  # retrieval still works (evals/train_answer.py rebuilds the model with it)
-            self._answer_model, self._answer_model_error = None, exc
+        self._answer_model: AnswerModel | None = None  # loaded on first use (answer_decision = "learned")
         # Words of the articles' titles: what a follow-up's "it" may name (a treatment, a condition).
-        titles = set(index.manifest.get("titles", {}).values()) | {c.title for c in index.chunks[:5000]}
+        titles = set(index.manifest.get("titles", {}).values())
         self._title_stems = {stem(w) for t in titles for w in words(t or "") if self.lexicon.salience(w) > 0}
         self._weights = (settings.dense_weight, settings.bm25_weight)
         self._texts = {name: prompts.text(settings.prompts_dir, f"{name}.md") for name in (
@@ -164,17 +161,22 @@ class Assistant:
 
     @property
     def answer_model(self) -> AnswerModel:
+        """The learned answer decision (ConfigError naming the fix when its file is missing or stale)."""
         if self._answer_model is None:
-            raise self._answer_model_error
+            self._answer_model = AnswerModel()
         return self._answer_model
+
+    def answer_cutoffs(self) -> tuple[float, float]:
+        """(answer, closest) cut-offs of the learned decision: settings, else the index's calibration,
+        else the trained model's."""
+        s, model = self.settings, self.answer_model
+        answer = s.answer_cutoff if s.answer_cutoff >= 0 else self.index.calibration.get("answer_cutoff", model.answer)
+        return float(answer), float(s.closest_cutoff if s.closest_cutoff >= 0 else model.closest)
 
     def decide(self, question: str, hits: list[Hit]) -> Decision:
         """Whether the retrieved passages answer the question (assistant/decide.py): answer, closest or
-        abstain, with the probability and the signals behind it. Cut-offs: settings, else the index's
-        calibration, else the trained model's."""
-        s = self.settings
-        answer = s.answer_cutoff if s.answer_cutoff >= 0 else self.index.calibration.get("answer_cutoff")
-        closest = s.closest_cutoff if s.closest_cutoff >= 0 else None
+        abstain, with the probability and the signals behind it."""
+        answer, closest = self.answer_cutoffs()
         return self.answer_model.decide(question, hits, self.lexicon, answer=answer, closest=closest)
 
     def covered(self, question: str, hits: list[Hit], top_dense: float) -> tuple[bool, dict]:

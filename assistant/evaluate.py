@@ -167,8 +167,7 @@ def abstain_thresholds(bot) -> dict[str, float]:
     s = bot.settings
     if s.answer_decision != "learned":
         return {name: getattr(s, name) for _, name, _ in SIGNALS}
-    cutoff = s.answer_cutoff if s.answer_cutoff >= 0 else bot.index.calibration.get("answer_cutoff", bot.answer_model.answer)
-    return {"answer_cutoff": round(float(cutoff), 4)}
+    return {"answer_cutoff": round(bot.answer_cutoffs()[0], 4)}
 
 
 def markdown(m: dict, rows: list[dict], title: str, thresholds: dict[str, float] | None = None) -> str:

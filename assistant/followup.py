@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .text import STOPWORDS, words
+from .text import STOPWORDS, sentence_spans, words
 
 _ANAPHORA = re.compile(r"\b(it|its|it's|that|this|they|them|those|these|there|he|she|one)\b", re.I)
 _LEADS = re.compile(r"^\s*(and|but|also|so|then|what about|how about|what if|ok(ay)?|and what about|plus)\b", re.I)
@@ -34,7 +34,7 @@ def topic_of(history: list[dict], known: Callable[[str], bool] | None = None,
     """The topic words of the latest user turn that has some, condensing it against older turns.
     With `known`, only words the corpus knows count as topic ("thinking" does not, "wrist" does).
     With `entity`, the words naming what the conversation is about (an article's treatment or condition)
-    are the topic when there are any: after "how many sessions of prolotherapy?", "it" is prolotherapy,
+    are the topic when there are any: after "how many sessions of the therapy will I need?", "it" is the therapy,
     not sessions."""
     found = _topic_words(history, known)
     if entity is not None:
@@ -91,8 +91,6 @@ def question_focus(message: str, entity: Callable[[str], bool] | None = None) ->
     that does (else the one just before them). Short messages are returned as they are."""
     if len(message.split()) <= LONG_MESSAGE_WORDS:
         return message
-    from .text import sentence_spans
-
     sents = [message[a:b].strip() for a, b in sentence_spans(message)]
     sents = [x for x in sents if x and not (_GREETING_LINE.match(x) and len(x.split()) <= 6)]
     asks = [i for i, x in enumerate(sents) if _ASKS.search(x)]

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import prompts
 from .chunking import Chunk, Chunker
 from .documents import Document, LoadReport, load_corpus
 from .embedding import Embedder
-from . import prompts
 from .errors import CorpusError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from .sentences import SentenceVectors, chunk_sentences
 from .settings import Settings
