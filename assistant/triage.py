@@ -31,6 +31,9 @@ INJECTION_RULE = "prompt injection"
 DISPOSITIONS = ("911", "crisis", "urgent")
 DISPOSITION_MESSAGES = {"911": "escalation", "crisis": "escalation_self_harm", "urgent": "escalation_urgent"}
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "triage.npz"
+# A pair of sentences of a long message that the message as a whole does not carry escalates on its own
+# only at or above this learned probability (see Triager.classify).
+PART_ALONE = 0.9
 _SENTENCE_BREAK = re.compile(r"[.!?;\n]+")
 _WORD_RE = re.compile(r"[a-z0-9]+")
 _MARKUP = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|</?[A-Za-z][^<>]*>", re.I | re.S)  # HTML tags: not words a patient wrote (the patterns still see them)
@@ -352,7 +355,7 @@ class Triager:
         found = self.findings(text) if plain else []
         asserted = [f for f in found if f.asserted]
         scores: dict = {"findings": [(f.category, f.text, "asserted" if f.asserted else "context") for f in found]}
-        p_em, intent_em, intents, category, dis_p = 0.0, 0.0, {}, "", {}
+        p_em, p_whole, intent_em, intents, category, dis_p = 0.0, 0.0, 0.0, {}, "", {}
         if embed is not None and plain:
             shown = " ".join(_MARKUP.sub(" ", text).split()) if "<" in text else text
             texts = [shown or text]
@@ -364,7 +367,7 @@ class Triager:
             ctx = context_features(found)
             p_all = self.learned.emergency(vecs, texts, ctx)
             best = int(np.argmax(p_all))
-            p_em = float(p_all[best])
+            p_em, p_whole = float(p_all[best]), float(p_all[0])
             one = (vecs[best:best + 1], texts[best:best + 1], ctx)
             p_int = self.learned.probs("intent", vecs, texts, ctx)
             intents = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))
@@ -380,6 +383,13 @@ class Triager:
         plain_act = self._injection(plain, {}) or self._act(plain, {}) != ""
         learned_bar = max(t.get("emergency", 1.0), 0.5) if plain_act else t.get("emergency", 1.0)
         learned = learned_on and p_em >= learned_bar and intent_em >= t["emergency_intent"]
+        # A long message read as a whole is not an emergency, but one pair of its sentences looks like one:
+        # with no red flag asserted, that pair alone escalates only when the layer is near-certain of it;
+        # otherwise the reply carries the "if this is happening now" line. (Tuning sets: every long
+        # emergency the layer alone caught scored >= 0.99 as a whole; the educational rambles it escalated
+        # scored <= 0.02 as a whole and 0.23-0.78 on one pair.)
+        part_only = learned and not asserted and p_whole < learned_bar and p_em < PART_ALONE
+        learned = learned and not part_only
         escalate = learned or (asserted and (not learned_on or p_em >= t["rule_veto"]))
         if escalate:
             if asserted:
@@ -392,7 +402,7 @@ class Triager:
             name = flag.name if flag else category
             message = (flag.message if flag and flag.message else "") or DISPOSITION_MESSAGES[disposition]
             return Triage(EMERGENCY, f"{name} ({disposition})", matched, message, category, disposition, scores=scores)
-        line = bool(found) or (learned_on and (p_em >= t["safety_line"] or intents.get("context", 0.0) >= 0.5))
+        line = bool(found) or part_only or (learned_on and (p_em >= t["safety_line"] or intents.get("context", 0.0) >= 0.5))
         if self._injection(plain, intents):
             return Triage(ADVICE, INJECTION_RULE, plain, safety_line=line, scores=scores)
         for name, patterns in self.advice:
