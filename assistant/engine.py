@@ -256,7 +256,8 @@ class Assistant:
             return self._reply("greeting", body, standalone_question=q, **base)
 
         focus = question_focus(q, self.is_entity_word)
-        standalone = condense(focus, history, self.lexicon.is_topic_word, self.is_entity_word)
+        standalone = condense(focus, history, self.lexicon.is_topic_word, self.is_entity_word,
+                              carry_subject=len(self.index.manifest.get("titles", {})) > 1)
         t = lap("condense", t)
 
         def find(text: str) -> tuple[list[Hit], Decision]:

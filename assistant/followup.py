@@ -59,11 +59,21 @@ def _topic_words(history: list[dict], known: Callable[[str], bool] | None = None
 
 
 def condense(question: str, history: list[dict], known: Callable[[str], bool] | None = None,
-             entity: Callable[[str], bool] | None = None) -> str:
-    """The standalone question to search for."""
-    if not history or not needs_context(question):
+             entity: Callable[[str], bool] | None = None, carry_subject: bool = False) -> str:
+    """The standalone question to search for. With `entity`, a question naming an article's subject
+    stands alone; with `carry_subject` too (a library of several articles), a question that names none
+    carries the subject the conversation named ("How do doctors tell for certain?" after a question about
+    concussions), though it reads as complete."""
+    if not history:
+        return question
+    named = entity is not None and any(entity(w) for w in content_words(question))
+    leans = needs_context(question) and not (named and not _ANAPHORA.search(question))
+    unnamed = carry_subject and entity is not None and not named
+    if not leans and not unnamed:
         return question
     topic = topic_of(history, known, entity)
+    if not leans and not any(entity(w) for w in topic.split()):
+        return question
     if not topic:
         return question
     own = set(content_words(question))

@@ -51,3 +51,16 @@ def test_question_focus_finds_the_question_in_a_long_message():
         "My name is Linda and I have been reading about all sorts of things since my sister had her stroke last "
         "spring, it has been a long year for our family. What are the warning signs we should watch for?")
     assert question_focus("What is a stroke?") == "What is a stroke?"
+
+
+def test_a_complete_question_naming_no_subject_carries_the_conversations_entity():
+    entity = lambda w: w in ENTITIES  # noqa: E731
+    assert condense("How do the doctors tell for certain?", [U("what are the signs of a stroke")], entity=entity,
+                    carry_subject=True) == "How do the doctors tell for certain (stroke)?"
+    # it names its own subject, the conversation named none, or one article only: unchanged
+    assert condense("What is a stroke?", [U("what is prolotherapy")], entity=entity, carry_subject=True) == \
+        "What is a stroke?"
+    assert condense("How do the doctors tell for certain?", [U("what are the signs")], entity=entity,
+                    carry_subject=True) == "How do the doctors tell for certain?"
+    assert condense("How do the doctors tell for certain?", [U("what are the signs of a stroke")],
+                    entity=entity) == "How do the doctors tell for certain?"
