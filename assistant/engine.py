@@ -181,16 +181,21 @@ class Assistant:
 
     def covered(self, question: str, hits: list[Hit], top_dense: float) -> tuple[bool, dict]:
         """Whether the sources cover the question, with the signals behind the decision: the question's
-        salient words are covered, weighed together with how closely one sentence of the sources matches it."""
+        salient words are in the corpus and in the passages retrieved for it (a large library mentions
+        nearly every word somewhere), each weighed together with how closely one sentence of those
+        passages matches it."""
         s = self.settings
         coverage, missing = self.lexicon.coverage(question)
+        in_passages, missing_here = self.lexicon.coverage(question, [h.text for h in hits[:3]])
         top_sentence = max((h.sentence_score for h in hits if h.sentence_score is not None), default=None)
         if top_sentence is None:  # an index without sentence vectors: the words alone decide
             words_ok = coverage >= s.abstain_min_coverage
         else:
-            words_ok = coverage + s.abstain_sentence_weight * top_sentence >= s.abstain_min_score
+            words_ok = (coverage + s.abstain_sentence_weight * top_sentence >= s.abstain_min_score
+                        and in_passages + s.passage_sentence_weight * top_sentence >= s.passage_min_score)
         ok = bool(hits) and top_dense >= s.abstain_min_dense and words_ok
         return ok, {"top_dense": round(top_dense, 4), "coverage": round(coverage, 4), "missing_words": missing,
+                    "passage_coverage": round(in_passages, 4), "missing_in_passages": missing_here,
                     "top_sentence": None if top_sentence is None else round(top_sentence, 4)}
 
     def _closest_body(self, question: str, hits: list[Hit]) -> tuple[str, list[Citation]]:
@@ -269,7 +274,9 @@ class Assistant:
             if s.answer_decision == "learned":
                 return found, self.decide(text, found)
             _, d_scores = self.index.dense_search(vec, 1)
-            ok_, sig = self.covered(text, found, float(d_scores[0]) if len(d_scores) else 0.0)
+            # Coverage is judged on what the message asks (its question sentences), not its asides.
+            asked = question_focus(text, self.is_entity_word, min_words=0)
+            ok_, sig = self.covered(asked, found, float(d_scores[0]) if len(d_scores) else 0.0)
             p = 1.0 if ok_ else 0.0
             return found, Decision(ANSWER if ok_ else ABSTAIN, p, sig)
 

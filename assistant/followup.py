@@ -95,11 +95,12 @@ _ASKS = re.compile(r"\?|^\s*(what|how|why|when|where|which|who|is|are|can|could|
 LONG_MESSAGE_WORDS = 40
 
 
-def question_focus(message: str, entity: Callable[[str], bool] | None = None) -> str:
+def question_focus(message: str, entity: Callable[[str], bool] | None = None,
+                   min_words: int = LONG_MESSAGE_WORDS) -> str:
     """The part of a long, chatty message that asks something: its question sentences (greetings,
     background and sign-offs dropped); when they do not name their subject, the latest earlier sentence
-    that does (else the one just before them). Short messages are returned as they are."""
-    if len(message.split()) <= LONG_MESSAGE_WORDS:
+    that does (else the one just before them). Messages of up to `min_words` words are returned as they are."""
+    if len(message.split()) <= min_words:
         return message
     sents = [message[a:b].strip() for a, b in sentence_spans(message)]
     sents = [x for x in sents if x and not (_GREETING_LINE.match(x) and len(x.split()) <= 6)]

@@ -118,17 +118,24 @@ class Lexicon:
             return 0.2  # not an English word and not in the corpus: most often a misspelling
         return float(min(1.0, max(0.15, (self.generic_zipf + 0.4 - zipf) / 2.5)))
 
-    def coverage(self, question: str) -> tuple[float, list[str]]:
+    def coverage(self, question: str, passages: list[str] | None = None) -> tuple[float, list[str]]:
         """Salience-weighted share of the question's topic words that the corpus mentions (directly,
-        misspelt by one letter, or through a lay-word synonym), and the words it does not."""
+        misspelt by one letter, or through a lay-word synonym), and the words it does not. With
+        `passages`, the words must be in those passages (the ones retrieved for it), not just somewhere
+        in the corpus: a large library mentions nearly every word."""
         low = " " + " ".join(stem(w) for w in words(question)) + " "
+        if passages is not None:
+            seen = {stem(w) for w in words(" ".join(passages))}
+            known_stem = seen.__contains__
+        else:
+            known_stem = self.known
         total = covered = 0.0
         missing = []
         for w in dict.fromkeys(content_words(question)):
             candidates = [w, self.correct(w)]
             candidates += [s for p in self._phrases if f" {stem(w)} " in f" {p} " and f" {p} " in low
                            for s in words(self.synonyms[p])]
-            known = any(self.known(stem(c)) for c in candidates)
+            known = any(known_stem(stem(c)) for c in candidates)
             weight = self.salience(w) if not known or w in self.always_specific else max(self.salience(w), 0.3)
             total += weight
             if known:

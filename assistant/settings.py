@@ -61,6 +61,10 @@ class Settings:
     # reaches abstain_min_score (a line fitted on evals/questions.jsonl); without them, coverage alone.
     abstain_sentence_weight: float = 0.85
     abstain_min_score: float = 1.20
+    # And the same for the words found in the top 3 passages retrieved for the question (fitted on the
+    # tuning halves: evals/questions.jsonl and the tuning authors of evals/answers/, seed and library).
+    passage_sentence_weight: float = 1.8
+    passage_min_score: float = 1.56
     # "rule": the thresholds above. "learned": the answer decision of assistant/decide.py (answer at or
     # above answer_cutoff, the closest passages with a hedge at or above closest_cutoff, else abstain;
     # -1 uses the index's calibration, else the trained model's cut-offs). Not the default yet: on the
