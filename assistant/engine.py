@@ -188,13 +188,14 @@ class Assistant:
         coverage, missing = self.lexicon.coverage(question)
         in_passages, missing_here = self.lexicon.coverage(question, [h.text for h in hits[:3]])
         top_sentence = max((h.sentence_score for h in hits if h.sentence_score is not None), default=None)
+        near = bool(hits) and top_dense >= s.abstain_min_dense
         if top_sentence is None:  # an index without sentence vectors: the words alone decide
-            words_ok = coverage >= s.abstain_min_coverage
+            ok = near and coverage >= s.abstain_min_coverage
+            near = False
         else:
-            words_ok = (coverage + s.abstain_sentence_weight * top_sentence >= s.abstain_min_score
-                        and in_passages + s.passage_sentence_weight * top_sentence >= s.passage_min_score)
-        ok = bool(hits) and top_dense >= s.abstain_min_dense and words_ok
-        return ok, {"top_dense": round(top_dense, 4), "coverage": round(coverage, 4), "missing_words": missing,
+            near = near and coverage + s.abstain_sentence_weight * top_sentence >= s.abstain_min_score
+            ok = near and in_passages + s.passage_sentence_weight * top_sentence >= s.passage_min_score
+        return ok, {"near": near and not ok, "top_dense": round(top_dense, 4), "coverage": round(coverage, 4), "missing_words": missing,
                     "passage_coverage": round(in_passages, 4), "missing_in_passages": missing_here,
                     "top_sentence": None if top_sentence is None else round(top_sentence, 4)}
 
@@ -277,8 +278,9 @@ class Assistant:
             # Coverage is judged on what the message asks (its question sentences), not its asides.
             asked = question_focus(text, self.is_entity_word, min_words=0)
             ok_, sig = self.covered(asked, found, float(d_scores[0]) if len(d_scores) else 0.0)
-            p = 1.0 if ok_ else 0.0
-            return found, Decision(ANSWER if ok_ else ABSTAIN, p, sig)
+            # The library knows the words but the passages found lack some: the closest passages, hedged.
+            outcome = ANSWER if ok_ else CLOSEST if sig.pop("near") else ABSTAIN
+            return found, Decision(outcome, 1.0 if ok_ else 0.5 if outcome == CLOSEST else 0.0, sig)
 
         hits, decision = find(standalone)
         if standalone != focus:
