@@ -40,10 +40,13 @@ SEED_SOURCE = "prolotherapy.md"
 _MARKED = re.compile(r"(.+?)\s\[(\d+)\](?=\s|$)", re.S)
 
 
-def answer_sentences(text: str) -> list[str]:
-    """The cited sentences of an extractive answer, in order (before the sources list)."""
-    body = text.split("**Sources**")[0]
-    body = re.sub(r"^_Answering:.*?_\n", "", body.strip())
+def answer_sentences(text: str, safety_line: str = "") -> list[str]:
+    """The cited sentences of an extractive answer, in order (after any safety line and "Answering:"
+    line, before the sources list)."""
+    body = text.split("**Sources**")[0].strip()
+    if safety_line and body.startswith(safety_line):
+        body = body[len(safety_line):].strip()
+    body = re.sub(r"^_Answering:.*?_\n", "", body)
     return [m.group(1).strip() for m in _MARKED.finditer(body)]
 
 
@@ -77,7 +80,7 @@ def run(bot: Assistant, cases: list[dict]) -> list[dict]:
         t = time.perf_counter()
         r = bot.ask(c["question"], history=c.get("history") or [])
         ev = c.get("evidence") or []
-        sents = answer_sentences(r.text) if r.route == "answer" else []
+        sents = answer_sentences(r.text, bot.safety_line()) if r.route == "answer" else []
         rank = next((i + 1 for i, h in enumerate(r.retrieved[:5]) if ev and supports(h.text, ev)), None)
         rows.append({"id": c["id"], "author": c["author"], "kind": c["kind"], "form": c.get("form", ""),
                      "route": r.route, "decision": r.signals.get("decision"), "p_answer": r.signals.get("p_answer"),
