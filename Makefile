@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval train-answer
+.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,7 @@ eval-gate: index
 		route_accuracy.personal_advice=0.95 route_accuracy.greeting=0.95 citation_evidence_rate=0.75
 	$(VENV)/bin/assistant eval evals/triage_tuning.jsonl --out runs/gate-triage --fail-under emergency_recall=1.0 framing_rate=1.0
 	$(MAKE) triage-gate
+	$(MAKE) answers-gate
 
 # The independently written triage sets on the seed corpus and the clinic library: the figures this
 # commit reaches (README, Safety triage), held as regression floors; the issue's floors are higher.
@@ -90,6 +91,13 @@ triage-eval: index library
 # The answer sets of six independent authors (evals/answers/), both halves, on the seed and the library.
 answers-eval: index library
 	$(PY) evals/answers_eval.py --seed-index index --library-index runs/library/index --out runs/answers_eval.json
+
+# The same, held at the figures this commit reaches on the held-out half (README); the issue's floors are higher.
+answers-gate: index library
+	$(PY) evals/answers_eval.py --seed-index index --library-index runs/library/index --out runs/answers_eval.json \
+		--fail-under heldout:seed:answered=0.58 heldout:seed:not_answered=0.9 heldout:library:answered=0.75 \
+		heldout:library:not_answered=0.44 heldout:seed:hit@3=0.8 heldout:library:hit@3=0.82 \
+		heldout:seed:first_sentence=0.33 heldout:library:first_sentence=0.35
 
 # Retrain the answer decision (assistant/models/answer.npz): MedQuAD leave-answer-out, plus the tuning authors.
 train-answer: index library
