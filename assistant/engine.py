@@ -173,11 +173,21 @@ class Assistant:
         answer = s.answer_cutoff if s.answer_cutoff >= 0 else self.index.calibration.get("answer_cutoff", model.answer)
         return float(answer), float(s.closest_cutoff if s.closest_cutoff >= 0 else model.closest)
 
-    def decide(self, question: str, hits: list[Hit]) -> Decision:
-        """Whether the retrieved passages answer the question (assistant/decide.py): answer, closest or
-        abstain, with the probability and the signals behind it."""
-        answer, closest = self.answer_cutoffs()
-        return self.answer_model.decide(question, hits, self.lexicon, answer=answer, closest=closest)
+    def decide(self, question: str, hits: list[Hit], vec: np.ndarray | None = None) -> Decision:
+        """Whether the retrieved passages answer the question: answer, closest (a near miss: the nearest
+        passages, hedged) or abstain, with the signals behind it. By the rule (`covered`; p_answer 1, 0.5
+        or 0 for the three outcomes) or, with answer_decision = "learned", by assistant/decide.py."""
+        if self.settings.answer_decision == "learned":
+            answer, closest = self.answer_cutoffs()
+            return self.answer_model.decide(question, hits, self.lexicon, answer=answer, closest=closest)
+        vec = self.embedder.encode_query(question) if vec is None else vec
+        _, d_scores = self.index.dense_search(vec, 1)
+        # Coverage is judged on what the message asks (its question sentences), not its asides.
+        asked = question_focus(question, self.is_entity_word, min_words=0)
+        ok, signals = self.covered(asked, hits, float(d_scores[0]) if len(d_scores) else 0.0)
+        # The library knows the words but the passages found lack some: the closest passages, hedged.
+        outcome = ANSWER if ok else CLOSEST if signals.pop("near") else ABSTAIN
+        return Decision(outcome, 1.0 if ok else 0.5 if outcome == CLOSEST else 0.0, signals)
 
     def covered(self, question: str, hits: list[Hit], top_dense: float) -> tuple[bool, dict]:
         """Whether the sources cover the question, with the signals behind the decision: the question's
@@ -272,15 +282,7 @@ class Assistant:
                            pool=s.candidate_pool, mode=s.retrieval_mode, rrf_k=s.rrf_k, vec=vec,
                            weights=self._weights, fusion=s.fusion, alpha=s.fusion_alpha,
                            sentence_weight=s.sentence_weight)
-            if s.answer_decision == "learned":
-                return found, self.decide(text, found)
-            _, d_scores = self.index.dense_search(vec, 1)
-            # Coverage is judged on what the message asks (its question sentences), not its asides.
-            asked = question_focus(text, self.is_entity_word, min_words=0)
-            ok_, sig = self.covered(asked, found, float(d_scores[0]) if len(d_scores) else 0.0)
-            # The library knows the words but the passages found lack some: the closest passages, hedged.
-            outcome = ANSWER if ok_ else CLOSEST if sig.pop("near") else ABSTAIN
-            return found, Decision(outcome, 1.0 if ok_ else 0.5 if outcome == CLOSEST else 0.0, sig)
+            return found, self.decide(text, found, vec)
 
         hits, decision = find(standalone)
         if standalone != focus:
