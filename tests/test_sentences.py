@@ -75,6 +75,8 @@ def test_definition_question_gets_the_definition_sentence(bot):
 @pytest.mark.parametrize("question, kind", [
     ("How many minutes does a single prolotherapy appointment take?", "minutes"),
     ("What size needle is used for prolotherapy?", "size"),
+    ("What percentage of patients get better after prolotherapy?", "percent"),
+    ("What dosage of dextrose is in the prolotherapy solution?", "dose"),
 ])
 def test_question_asking_for_a_fact_the_sources_lack_abstains(bot, question, kind):
     reply = bot.ask(question)
