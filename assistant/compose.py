@@ -13,9 +13,9 @@ _BOILERPLATE = re.compile(r"^(read more|learn more|click here|see also|share thi
 _LEANS_BACK = re.compile(r"^(?:(?:it|they|its|their|such)\b|(?:this|these|that|those)\s+(?:is|are|was|were|may|might|can|could|"
                          r"will|would|has|have|had|include|includes|involve|involves|helps?|should|do|does|also|means?)\b)", re.I)
 _LABEL = re.compile(r"^\W*(?:\w+\W+){0,3}\w+:$")  # "Recovery Considerations:" introduces, says nothing
-# Sentence choice: lexical overlap (normalised) weighs half as much as the sentence's cosine to the
+# Sentence choice: lexical overlap (normalised) weighs as much as the sentence's cosine to the
 # question; each lower passage's sentences weigh PASSAGE_DECAY less.
-LEXICAL_WEIGHT = 0.5
+LEXICAL_WEIGHT = 1.0
 PASSAGE_DECAY = 0.15
 # After the best sentence, others join while they match at least this share of its match (same passage),
 # or OTHER_PASSAGE of it from another passage (which must also add a question word); LIST_ITEMS list items
@@ -69,10 +69,13 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
     overlap: dict[tuple[int, int], float] = {}
     terms: dict[tuple[int, int], set[str]] = {}
     for h_i, sents in sentences.items():
+        # Words of the passage's article title say what every sentence of it is about, not which one
+        # answers: the overlap counts the question's other words ("how fast does it progress").
+        asked = q - set(analyze(hits[h_i].title or "")) or q
         for s_i, sent in enumerate(sents):
             if not _BOILERPLATE.match(sent) and not _LABEL.match(sent):
                 toks = analyze(sent)
-                terms[(h_i, s_i)] = q.intersection(toks)
+                terms[(h_i, s_i)] = asked.intersection(toks)
                 overlap[(h_i, s_i)] = sum(idf[t] for t in terms[(h_i, s_i)]) / (1 + 0.02 * len(toks))
     if not overlap:
         return []
