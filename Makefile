@@ -95,9 +95,9 @@ answers-eval: index library
 # The same, held at the figures this commit reaches on the held-out half (README); the issue's floors are higher.
 answers-gate: index library
 	$(PY) evals/answers_eval.py --seed-index index --library-index runs/library/index --out runs/answers_eval.json \
-		--fail-under heldout:seed:answered=0.58 heldout:seed:not_answered=0.9 heldout:library:answered=0.75 \
-		heldout:library:not_answered=0.44 heldout:seed:hit@3=0.8 heldout:library:hit@3=0.82 \
-		heldout:seed:first_sentence=0.33 heldout:library:first_sentence=0.35
+		--fail-under heldout:seed:answered=0.58 heldout:seed:not_answered=0.92 heldout:library:answered=0.77 \
+		heldout:library:not_answered=0.47 heldout:seed:hit@3=0.8 heldout:library:hit@3=0.82 \
+		heldout:seed:first_sentence=0.33 heldout:library:first_sentence=0.48
 
 # Retrain the answer decision (assistant/models/answer.npz): MedQuAD leave-answer-out, plus the tuning authors.
 train-answer: index library
