@@ -1,40 +1,380 @@
-"""Redact personal data (emails, phone numbers, dates, self-introduced names) before anything is stored."""
+"""Redact personal data before anything is stored: names, addresses, ID numbers, emails, phones, dates.
+
+The text is first normalised (NFKC, look-alike letters folded), so full-width or Cyrillic-spelled
+identifiers are found like plain ones. Presidio's pattern recognizers find emails, phone numbers (with
+the phonenumbers library, many countries), SSNs, card and bank numbers and numeric dates; Presidio
+PatternRecognizers configured here add ID numbers after a label (MRN, member ID, policy...), letter-digit
+codes, spelled-out emails and digits, dates in words and street addresses; the name recognizer reads
+names from ~46k first and last names of many cultures (Faker's lists) in context: after an introduction
+("I'm", "this is", "my daughter", "Dr."), before "here", at a sign-off, or capitalised mid-sentence,
+while names of conditions (a name before "disease"/"syndrome", MedQuAD's eponyms) are left alone.
+The word data is assistant/models/pii_words.json.gz (evals/build_pii_words.py); scores: evals/pii_eval.py.
+"""
 from __future__ import annotations
 
+import gzip
+import json
+import logging
 import re
+import threading
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
 
-_MONTHS = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
-_NAME = r"[A-Z][a-zA-Z'\-]+(?:\s+[A-Z][a-zA-Z'\-]+){0,2}"
+from .text import fold_look_alikes
 
-# Order matters: emails before phones (digits inside addresses), dates and ids before phones (1980-02-01).
-PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
-    ("[email]", re.compile(r"[\w.+%'-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)),
-    ("[date]", re.compile(r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b")),
-    ("[date]", re.compile(r"\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b")),
-    ("[date]", re.compile(rf"\b{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b", re.IGNORECASE)),
-    ("[date]", re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}\.?,?\s+\d{{4}}\b", re.IGNORECASE)),
-    ("[id]", re.compile(r"\b\d{3}-\d{2}-\d{4}\b")),  # before phones, which would take it
-    # 7 to 16 digits with spaces, dots, dashes or brackets between them; starts at an optional + or (
-    # and ends on a digit, so "(555) 123-4567." keeps its bracket-free sentence punctuation.
-    ("[phone]", re.compile(r"(?<![\w+])\+?\(?\d(?:[ \t\u00a0().-]{0,3}\d){6,15}(?![\w])")),
-)
-# "my name is Jane Doe", "I'm called Jane", "call me Jane", "this is Jane Doe": the name is dropped.
-NAME_INTRO = re.compile(
-    rf"\b((?i:my\s+name\s+is|my\s+name's|name\s*:|i\s+am\s+called|i'm\s+called|call\s+me|this\s+is))"
-    rf"\s+({_NAME})")
-# The second word is a surname unless it is a common joining word ("my name is jane and my knee...").
-_NOT_SURNAME = r"(?!(?i:and|or|but|i|im|i'm|ive|i've|my|me|from|here|with|is|am|was|have|had|the|a|an|to|in|on|at|of|for)\b)"
-NAME_INTRO_ANY_CASE = re.compile(rf"\b((?i:my\s+name\s+is|my\s+name's|name\s*:))\s+"
-                                 rf"([^\W\d_][\w'\-]*(?:\s+{_NOT_SURNAME}[^\W\d_][\w'\-]*)?)", re.UNICODE)
+WORDS_FILE = Path(__file__).resolve().parent / "models" / "pii_words.json.gz"
+LABELS = {"NAME": "[name]", "EMAIL_ADDRESS": "[email]", "PHONE_NUMBER": "[phone]", "DATE_TIME": "[date]",
+          "ID": "[id]", "LONG_NUMBER": "[id]", "US_SSN": "[id]", "CREDIT_CARD": "[id]", "IBAN_CODE": "[id]",
+          "ADDRESS": "[address]", "IP_ADDRESS": "[id]"}
+# When spans overlap, the longer wins; on equal length, the earlier of these.
+_PRIORITY = ["EMAIL_ADDRESS", "ADDRESS", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "DATE_TIME", "ID", "PHONE_NUMBER",
+             "LONG_NUMBER", "IP_ADDRESS", "NAME"]
+
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_ORDINAL_WORDS = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+                  r"thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
+                  r"twenty[- ]?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirtieth|"
+                  r"thirty[- ]?first)")
+_DAY = rf"(?:\d{{1,2}}(?:st|nd|rd|th)?|{_ORDINAL_WORDS})"
+_YEAR = (r"(?:\d{4}|'\d{2}|\d{2}(?!\d)|nineteen[- ]\w+(?:[- ]\w+)?|two[- ]thousand(?:[- ]and)?(?:[- ]\w+)?|"
+         r"twenty[- ]\w+(?:[- ]\w+)?)")
+_WEEKDAY = r"(?:(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\.?,?\s+(?:the\s+)?)?"
+_DIGIT_WORD = r"(?:zero|oh|o|one|two|three|four|five|six|seven|eight|nine|double|triple)"
+_TLD = r"(?:com|net|org|edu|gov|mil|info|biz|io|co|us|uk|ca|au|de|fr|es|it|nl|pl|mx|br|in|ph|ng|vn|cn|jp|kr|me)"
+_ID_LABEL = (r"(?:mrn|m\.r\.n\.?|(?:medical\s+)?record(?:\s+(?:number|no\.?|num|#))?|chart(?:\s+(?:number|no\.?|#))?|"
+             r"member(?:ship)?(?:\s+(?:id|number|no\.?|#))?|subscriber(?:\s+(?:id|number|#))?|"
+             r"policy(?:\s+(?:id|number|no\.?|#))?|group(?:\s+(?:id|number|no\.?|#))?|"
+             r"account(?:\s+(?:id|number|no\.?|#))?|acct\.?(?:\s*#)?|claim(?:\s+(?:id|number|no\.?|#))?|"
+             r"case(?:\s+(?:id|number|no\.?|#))|patient(?:\s+(?:id|number|no\.?|#))|"
+             r"(?:insurance|medicare|medicaid|beneficiary|health\s+plan|plan)(?:\s+(?:card\s+)?(?:id|number|no\.?|#))?|"
+             r"mbi|hicn|ssn|social(?:\s+security)?(?:\s+(?:number|no\.?|#))?|"
+             r"(?:driver'?s?\s+)?licen[cs]e(?:\s+(?:number|no\.?|#))?|passport(?:\s+(?:number|no\.?|#))?|"
+             r"id(?:\s+(?:number|no\.?|#))?|ref(?:erence)?(?:\s+(?:number|no\.?|#))?|confirmation(?:\s+(?:number|#))?|"
+             r"no\.|#)")
+_STREET = (r"(?:street|st|avenue|ave|av|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|"
+           r"circle|cir|highway|hwy|parkway|pkwy|trail|trl|square|sq|crescent|plaza|alley)(?:\s+[nsew]{1,2}\b)?")
+_UNIT = r"(?:,?\s*(?:apt|apartment|unit|suite|ste|room|rm|flat|bldg|building|#)\.?\s*#?\s*[a-z0-9-]{1,6})"
+_CITY_STATE_ZIP = r"(?:(?:,?\s+[a-z][a-z.'-]*(?:\s+[a-z][a-z.'-]*){0,2}){1,2},?\s+\d{5}(?:-\d{4})?|,\s*\d{5})"
+
+PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched case-insensitively
+    ("EMAIL_ADDRESS", "email", r"[\w.+%'-]+@[\w-]+(?:\.[\w-]+)+"),  # any ending, typos included (.con)
+    ("EMAIL_ADDRESS", "spelled-out email",
+     rf"\b[\w.+-]+(?:\s*[\[(]?\s*(?:dot|period|underscore|_|-)\s*[\])]?\s*[\w+-]+)*\s*"
+     rf"(?:[\[({{<]\s*(?:at|@)\s*[\])}}>]|\s(?:at|@)\s|@)\s*[\w-]+(?:\s*[\[(]?\s*(?:dot|\.)\s*[\])]?\s*[\w-]+)*?"
+     rf"\s*[\[(]?\s*(?:dot|\.)\s*[\])]?\s*{_TLD}\b"),
+    ("PHONE_NUMBER", "digits with separators",
+     r"(?<![\w+])\+?\(?\d(?:[ \t\u00a0().-]{0,3}\d){6,15}(?![\w])"),
+    ("PHONE_NUMBER", "spelled-out digits",
+     rf"\b(?:{_DIGIT_WORD}|\d{{1,4}})(?:[\s,.-]+(?:{_DIGIT_WORD}|\d{{1,4}})){{5,}}\b"),
+    ("PHONE_NUMBER", "digits with letter o", r"(?<![\w+])(?:\+?\d{1,3}[ .-]?)?\(?\d{3}\)?[ .-]?[\dOo]{3}[ .-]?[\dOo]{4}(?![\w])"),
+    ("DATE_TIME", "numeric date", r"\b(?:\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2})\b"),
+    ("ID", "ssn-like", r"\b\d{3}-\d{2}-\d{4}\b"),
+    ("DATE_TIME", "month day",
+     rf"\b{_WEEKDAY}{_MONTH}\.?\s+(?:the\s+)?{_DAY}\b(?:,?\s+{_YEAR})?"),
+    ("DATE_TIME", "day of month",
+     rf"\b{_WEEKDAY}(?:the\s+)?{_DAY}\s+(?:of\s+|de\s+)?{_MONTH}\b\.?(?:,?\s+{_YEAR}|,?\s+(?:of\s+|de\s+)?\d{{4}})?"),
+    ("DATE_TIME", "the nth", rf"\b{_WEEKDAY}(?:on\s+)?the\s+\d{{1,2}}(?:st|nd|rd|th)\b"
+                             r"(?!\s+(?:round|time|session|injection|visit|shot|dose|week|day|one|floor|grade|set|try))"),
+    ("DATE_TIME", "weekday and numeric date", rf"\b{_WEEKDAY}\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?\b"),
+    ("DATE_TIME", "month and day only",
+     r"(?<![\d/.-])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?![\d/.-])(?!\s*(?:mg|ml|tab|pill|dose|cup|of\b))"),
+    ("ID", "labelled number",
+     rf"(?<=\b{_ID_LABEL}(?:\s*(?:is|was|=|:|#|no\.?|number)?\s*[:#]?\s*))"
+     r"(?=[a-z0-9-]*\d)[a-z0-9](?:[a-z0-9]|[ -](?=[a-z0-9]*\d[a-z0-9]*))*[a-z0-9]"),
+    ("ID", "letter-digit code",
+     r"\b(?=(?:[a-z-]*\d){3})(?=[a-z0-9-]{6})(?=[0-9-]*[a-z])(?![0-9]+x[0-9]+\b)(?![a-z]*\d+(?:mg|mcg|ml|cc|kg|lbs?|mm|cm|iu|hrs?|mins?|am|pm|yo|y/o)\b)"
+     r"[a-z0-9]+(?:-[a-z0-9]+)*\b"),
+    ("LONG_NUMBER", "long number", r"(?<![\w.])\d{6,}(?![\w.])"),
+    ("ADDRESS", "street address",
+     rf"\b\d{{1,6}}(?:-\d{{1,4}}|\d*\u2044\d)?[a-z]?(?:\s+[nsew]\.?)?(?:\s+[a-z0-9][\w.'-]*){{1,4}}?\s+{_STREET}\b\.?"
+     rf"{_UNIT}?{_CITY_STATE_ZIP}?"),
+    ("ADDRESS", "street type first",
+     rf"\b\d{{1,6}}(?:-\d{{1,4}}|\d*\u2044\d)?[a-z]?\s+(?:calle|avenida|av\.|via|rue|camino|paseo|carrera|rua)"
+     rf"(?:\s+[a-z0-9][\w.'-]*){{1,3}}{_UNIT}?{_CITY_STATE_ZIP}?"),
+    ("ADDRESS", "po box", rf"\bp\.?\s?o\.?\s+box\s+\d+{_CITY_STATE_ZIP}?"),
+    ("ADDRESS", "unit", rf"\b(?:apt|apartment|unit|suite)\.?\s*#?\s*\d+[a-z]?\b"),
+]
+
+# ---- names --------------------------------------------------------------------------------------------
+_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*\.?", re.UNICODE)
+_INTRO = re.compile(  # a name follows these (case-insensitive, at the end of the text before the name)
+    r"(?:\bmy\s+name\s+is|\bmy\s+name's|\bname\s*(?:is|:)|\bi\s*am|\bi'?m|\bthis\s+is|\bit'?s|\bcall\s+me|"
+    r"\bcalled|\bnamed|\bregards,?|\bthanks,?|\bthank\s+you,?|\bsincerely,?|\bcheers,?|\bbest,?|\blove,?|"
+    r"\bxoxo,?|\bsigned,?|\bsig:|\bsign(?:ed)?\s+off|\bpatient:|\bpt:|\bresident:|\bname\s+of|"
+    r"\b(?:dr|doctor|mr|mrs|ms|miss|mx|nurse|prof|professor|sister|brother|father|mother|coach|pastor|rev)\.?|"
+    r"\b(?:my|our|his|her|their|the|your)\s+(?:\w+\s+)?(?:son|daughter|wife|husband|mom|mum|mother|dad|father|"
+    r"sister|brother|grandson|granddaughter|grandma|grandmother|grandpa|grandfather|nana|granny|aunt|uncle|"
+    r"niece|nephew|cousin|friend|partner|boyfriend|girlfriend|gf|bf|fianc[eé]e?|kid|child|baby|boy|girl|"
+    r"patient|resident|client|neighbou?r|caregiver|carer|aide|coach|physio|therapist|pt|surgeon|doctor|"
+    r"dr|gp|pcp|nurse|specialist|chiropractor|trainer|teammate|roommate|spouse|stepson|stepdaughter|"
+    r"stepmom|stepdad|mother-in-law|father-in-law|sister-in-law|brother-in-law|son-in-law|daughter-in-law|"
+    r"godson|goddaughter|twin|twins|kids|parents|bestie|bro|sis|ma|pa|hubby|wifey)(?:'s)?,?|"
+    r"\b(?:with|saw|see|seeing|seen\s+by|by|to|and|ask|asked|told|per|cc|attn|c/o|for)\s+(?=(?:dr|doctor)\b)|"
+    r"[-\u2013\u2014~]\s*|\bhey|\bhi|\bhello|\bdear|\battn:?|\bc/o)[\s,]*$", re.IGNORECASE)
+_AFTER_NAME = re.compile(r"^\s*(?:here\b|speaking\b|writing\b|,\s*(?:age|aged|\d{1,3}\b|dob|born|here|mrn|"
+                         r"member|patient|my\b|i\b|the\s+patient))", re.IGNORECASE)
+_CONDITION_AFTER = re.compile(
+    r"^(?:'s|\u2019s|s)?[\s-]+(?:[A-Z][\w-]*\s+){0,2}(?:disease|syndrome|palsy|disorder|sign|test|tendon|tendinitis|"
+    r"tendinopathy|tendonitis|cyst|tumou?r|lymphoma|ataxia|dystrophy|anomaly|neuroma|contracture|fracture|"
+    r"phenomenon|procedure|surgery|operation|reconstruction|repair|maneuver|manoeuvre|method|technique|"
+    r"score|scale|classification|criteria|knot|node|nodes|body|bodies|cell|cells|canal|duct|gland|ligament|"
+    r"muscle|space|area|lesion|deformity|elbow|knee|thumb|finger|toe|foot|shoulder|hip|neck|hand|arm|leg|"
+    r"injection|protocol|clinic|hospital|center|centre|university|institute|foundation|county|street|"
+    r"avenue|road|ave|st|rd|drive|lane|boulevard|hall|library|school|college|medicine|health|medical|"
+    r"pharmacy|insurance|medicare|blue|cross|shield|brand|tablets?|pills?)\b", re.IGNORECASE)
+_JOINERS = {"de", "da", "del", "della", "di", "van", "von", "der", "den", "la", "le", "du", "dos", "das", "bin",
+            "ibn", "al", "el", "ben", "mac", "st", "y", "e"}
+_STOP = {"i", "a", "an", "the", "and", "or", "but", "my", "me", "we", "you", "he", "she", "it", "they", "is",
+         "am", "are", "was", "were", "be", "been", "have", "has", "had", "do", "does", "did", "to", "of", "in",
+         "on", "at", "for", "from", "with", "by", "about", "as", "if", "so", "not", "no", "yes", "ok", "okay",
+         "hi", "hello", "hey", "dear", "thanks", "thank", "please", "pls", "can", "could", "would", "should",
+         "will", "shall", "may", "might", "must", "this", "that", "these", "those", "what", "which", "who",
+         "when", "where", "why", "how", "here", "there", "just", "also", "too", "very", "really", "all", "any",
+         "some", "doctor", "dr", "mr", "mrs", "ms", "miss", "nurse", "patient", "son", "daughter", "wife",
+         "husband", "mom", "dad", "mother", "father", "sir", "madam", "maam", "team", "staff", "clinic",
+         "everyone", "anyone", "someone", "nobody", "god", "lord", "jesus", "monday", "tuesday", "wednesday",
+         "thursday", "friday", "saturday", "sunday", "today", "tomorrow", "yesterday", "am", "pm", "im", "ive",
+         "id", "ill", "its", "got", "get", "gonna", "wanna", "lol", "omg", "btw", "idk", "tbh", "thx", "ty",
+         "u", "ur", "r", "y", "ya", "yeah", "yep", "nope", "um", "uh", "hmm", "sorry", "sincerely", "regards",
+         "best", "cheers", "love", "xoxo", "english", "spanish", "american", "january", "february", "march",
+         "april", "june", "july", "august", "september", "october", "november", "december", "mri", "ct",
+         "x-ray", "xray", "prp", "er", "icu", "usa", "us", "uk", "ok", "pt", "ot", "gp", "pcp", "md", "do",
+         "rn", "np", "pa", "phd", "dds", "jr", "sr", "ii", "iii", "iv"}
+
+
+@lru_cache(maxsize=1)
+def _words() -> dict[str, frozenset]:
+    try:
+        with gzip.open(WORDS_FILE, "rt", encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):  # a damaged install: redact with the patterns alone, and say so
+        logging.getLogger("assistant.redact").error("cannot read %s; names are found by context only", WORDS_FILE)
+        data = {}
+    return {k: frozenset(data.get(k, ())) for k in ("names", "eponyms", "ordinary", "places")}
+
+
+_STRONG_INTRO = re.compile(r"(?:\bmy\s+name\s+is|\bmy\s+name's|\bname\s*(?:is|:)|\bcalled|\bcall\s+me|\bnamed)[\s,]*$",
+                           re.IGNORECASE)
+_TITLE = re.compile(r"\b(?:dr|doctor|mr|mrs|ms|miss|mx|nurse|prof|professor|coach|pastor|rev)\.?\s*$", re.IGNORECASE)
+_PLACE_BEFORE = re.compile(r"\b(?:in|of|near|at|to|from|across|around|outside|visiting|moved|live|lives|living)\s*$",
+                           re.IGNORECASE)
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]|\(|\u2014|--)\s*[\"'(]?\s*$")
+
+
+def _is_cap(token: str) -> bool:
+    return token[:1].isupper()
+
+
+def _uncased(token: str) -> bool:
+    """Letters of a script without capitals (Han, Hangul, Arabic, Devanagari...)."""
+    return token[:1].isalpha() and not token[:1].isupper() and not token[:1].islower()
+
+
+@lru_cache(maxsize=20_000)
+def _rare(word: str) -> bool:
+    """Not an everyday English word (names mostly are not)."""
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en") < 3.0
+
+
+@lru_cache(maxsize=20_000)
+def _common(word: str) -> bool:
+    """An everyday English word ("and", "today", "from"): not a surname after "my name is jane"."""
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en") >= 4.5
+
+
+def _key(token: str) -> str:
+    from unidecode import unidecode
+
+    low = token.lower().replace("\u2019", "'").rstrip(".")
+    low = low[:-2] if low.endswith("'s") else low
+    return unidecode(low) if not low.isascii() else low
+
+
+def find_names(text: str) -> list[tuple[int, int]]:
+    """Spans of people's names in `text` (already normalised): a chain of name-like words, kept when its
+    context says it is a person (introduced, titled, signed, capitalised mid-sentence, followed by "here")
+    and not a condition, a drug or a place."""
+    w = _words()
+    names, eponyms, ordinary, places = w["names"], w["eponyms"], w["ordinary"], w["places"]
+    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+    lowercase_message = not any(_is_cap(t) for _, _, t in tokens[1:])
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(tokens):
+        start, end, tok = tokens[i]
+        key = _key(tok)
+        before = text[max(0, start - 60):start]
+        title = bool(_TITLE.search(before))
+        strong = bool(_STRONG_INTRO.search(before))
+        cued = title or bool(_INTRO.search(before))
+        caps = _is_cap(tok)
+        bare = tok.rstrip(".")
+        acronym = bare.isupper() and len(bare) <= 4 and not text.isupper()  # ART, PRP, ACL: not names
+        lead_initial = len(tok.rstrip(".")) == 1 and tok[:1].isupper() and tok.endswith(".") and i + 1 < len(tokens) \
+            and _is_cap(tokens[i + 1][2])  # "T. H. Morimoto", "Mr. A. RAHMAN"
+        if (key in _STOP or len(key) < 2) and not lead_initial:
+            i += 1
+            continue
+        # the chain: this word and the rest of the name after it
+        j, last_end, known, initials = i + 1, end, [key in names], 0
+        while j < len(tokens) and j - i < 5:
+            s2, e2, t2 = tokens[j]
+            gap = text[last_end:s2]
+            if gap.strip() not in ("", "-") or "\n" in gap:
+                break
+            k2 = _key(t2)
+            initial = len(t2.rstrip(".")) == 1 and t2[:1].isupper()
+            if initial and not caps and not lowercase_message:
+                break
+            if initial:
+                initials += 1
+                known.append(False)
+                j, last_end = j + 1, e2
+                continue
+            if k2 in _STOP:
+                break
+            if k2 in _JOINERS and j + 1 < len(tokens) and _is_cap(tokens[j + 1][2]):
+                j, last_end = j + 1, e2
+                continue
+            lower_ok = not _is_cap(t2) and not caps and (k2 in names and k2 not in ordinary or cued and _rare(k2)
+                                                         or strong and j == i + 1 and not _common(k2)) \
+                and (cued or key in names and key not in ordinary)
+            if (_is_cap(t2) and (caps or lowercase_message)) or _uncased(t2) or lower_ok:
+                known.append(k2 in names)
+                j, last_end = j + 1, e2
+                continue
+            break
+        length = j - i
+        after = text[last_end:last_end + 40]
+        condition = bool(_CONDITION_AFTER.match(after))
+        signed = bool(_AFTER_NAME.match(after))
+        sentence_start = bool(_SENTENCE_START.search(before))
+        namey = key in names and key not in ordinary
+        place = (key in places or bool(_PLACE_BEFORE.search(before))) and not title and not (length > 1 and namey)
+        paren = before.rstrip().endswith("(")
+        if cued and not title and re.search(r"[-\u2013\u2014~]\s*$", before) and not re.match(r"\s*(?:$|[,.\n])", after):
+            cued = False  # a dash introduces a signature ("... Thank you - T. Wisniewski, tel."), not "Parasites - X ?"
+        unknown = sum(_key(t) not in names for _, _, t in tokens[i:j] if len(t.rstrip(".")) > 1)
+        eponym = any(_key(t) in eponyms for _, _, t in tokens[i:j])
+        if condition and not (title or cued and length > 1):
+            is_name = False  # "Parkinson's disease", "Tommy John surgery", "Baker's cyst": not a person
+        elif title:
+            is_name = caps or namey or _rare(key)
+        elif cued:
+            is_name = (caps and not acronym and (key in names or _rare(key) or length > 1)) or namey \
+                or _uncased(tok) or (not caps and _rare(key) and len(key) > 2) or (length > 1 and any(known))
+        elif paren and namey and not eponym:
+            is_name = True  # "(Nikos, if the letters don't show)", "(jessica albright)"
+        elif signed:
+            is_name = (caps or lowercase_message) and (any(known) or length > 1) and not place and not acronym
+        elif caps and not place and not acronym:
+            if (initials and length > 2) or lead_initial:
+                is_name = True  # "Hamid R. Tehrani", "T. Wisniewski"
+            elif length > 1:
+                is_name = namey and not eponym and unknown <= 1  # not "Rocky Mountain Spotted Fever"
+            else:
+                is_name = namey and key not in eponyms and not sentence_start
+        elif not caps and length > 1 and namey and all(known[:2]) and (lowercase_message or signed) and not eponym:
+            is_name = True  # "jake morales" in a message typed in lower case
+        else:
+            is_name = False
+        if not is_name:
+            i += 1
+            continue
+        if text[last_end - 1:last_end] == "." and text[last_end - 2:last_end - 1].islower():
+            last_end -= 1  # the full stop after a name is the sentence's
+        if text[last_end - 2:last_end].lower() in ("'s", "\u2019s"):
+            last_end -= 2  # "Dr. [name]'s": the possessive stays
+        spans.append((start, last_end))
+        i = j
+    return spans
+
+
+# ---- the analyzer ---------------------------------------------------------------------------------------
+_lock = threading.Lock()
+_recognizers: list | None = None
+
+
+def _load_recognizers() -> list:
+    """Presidio's predefined pattern recognizers and ours, built once (no NLP model is loaded)."""
+    global _recognizers
+    with _lock:
+        if _recognizers is None:
+            _quiet_tldextract()
+            from presidio_analyzer import Pattern, PatternRecognizer
+            from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, DateRecognizer,
+                                                                  EmailRecognizer, IbanRecognizer, IpRecognizer,
+                                                                  PhoneRecognizer, UsSsnRecognizer)
+
+            ours: dict[str, list] = {}
+            for entity, name, regex in PATTERNS:
+                ours.setdefault(entity, []).append(Pattern(name, regex, 0.6))
+            recognizers = [EmailRecognizer(), UsSsnRecognizer(), CreditCardRecognizer(), IbanRecognizer(),
+                           IpRecognizer(), DateRecognizer(),
+                           PhoneRecognizer(supported_regions=("US", "CA", "GB", "MX", "ES", "IN", "PH", "NG", "VN",
+                                                              "PL", "CN", "DE", "FR", "IT", "AU", "BR", "CO"))]
+            for entity, patterns in ours.items():
+                rec = PatternRecognizer(supported_entity=entity, patterns=patterns, name=f"clinic-{entity.lower()}")
+                rec.global_regex_flags = re.IGNORECASE | re.UNICODE | re.DOTALL | re.MULTILINE
+                recognizers.append(rec)
+            _recognizers = recognizers
+    return _recognizers
+
+
+def _quiet_tldextract() -> None:
+    """Presidio's email check uses tldextract, whose default fetches the public-suffix list over the network;
+    use the snapshot inside the package instead (nothing downloads at run time)."""
+    try:
+        import tldextract
+        import tldextract.tldextract as tx
+
+        tx.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    except Exception:  # noqa: BLE001 - only the email recognizer's TLD check depends on it
+        pass
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width forms), look-alike letters folded, zero-width characters dropped."""
+    text = unicodedata.normalize("NFKC", text)
+    text = re.sub(r"(?<=\d)[\u00b7\u2010-\u2015\u2212\u30fb](?=\d)", "-", text)  # 555·640·2281, 555–417–0032
+    return fold_look_alikes(re.sub(r"[\u200b-\u200f\u2060\ufeff\u00ad]", "", text))
+
+
+def find(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, entity) of every identifier in the normalised text, overlaps resolved."""
+    found: list[tuple[int, int, str]] = []
+    for rec in _load_recognizers():
+        for r in rec.analyze(text, rec.supported_entities, None):
+            if r.score >= 0.05 and r.end > r.start:
+                found.append((r.start, r.end, r.entity_type))
+    found += [(s, e, "NAME") for s, e in find_names(text)]
+    found.sort(key=lambda x: (x[0], -(x[1] - x[0]), _PRIORITY.index(x[2]) if x[2] in _PRIORITY else 99))
+    merged: list[tuple[int, int, str]] = []
+    for s, e, label in found:
+        if merged and s < merged[-1][1]:  # overlapping: one placeholder over the union
+            ps, pe, pl = merged[-1]
+            keep = pl if (pe - ps) >= (e - s) else label
+            merged[-1] = (ps, max(pe, e), keep)
+        else:
+            merged.append((s, e, label))
+    return merged
 
 
 def redact(text: str) -> str:
-    """The text with personal identifiers replaced by placeholders such as [email] and [name]."""
+    """The text (normalised) with personal identifiers replaced by placeholders such as [name] and [email]."""
     if not text:
         return text
-    out = NAME_INTRO_ANY_CASE.sub(lambda m: f"{m.group(1)} [name]", text)
-    out = NAME_INTRO.sub(lambda m: f"{m.group(1)} [name]", out)
-    for label, pattern in PATTERNS:
-        out = pattern.sub(label, out)
-    return out
+    text = normalise(text)
+    out, last = [], 0
+    for s, e, label in find(text):
+        out.append(text[last:s])
+        out.append(LABELS.get(label, "[id]"))
+        last = e
+    out.append(text[last:])
+    return "".join(out)

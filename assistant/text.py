@@ -26,6 +26,24 @@ STOPWORDS = frozenset(
 )
 
 
+# Cyrillic and Greek letters that look like Latin ones (from Unicode's confusables list): folded to the
+# letter they imitate before anything else, since transliteration would read Cyrillic "с" as "s".
+_LOOK_ALIKES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
+    "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ɡ": "g",
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T",
+    "У": "Y", "Х": "X", "Ѕ": "S", "І": "I", "Ј": "J",
+    "α": "a", "ο": "o", "ρ": "p", "ν": "v", "τ": "t", "ι": "i", "κ": "k", "υ": "u",
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
+    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+})
+
+
+def fold_look_alikes(text: str) -> str:
+    """Cyrillic and Greek letters that imitate Latin ones replaced by those Latin letters."""
+    return text.translate(_LOOK_ALIKES)
+
+
 def clean(text: str) -> str:
     """Drop control characters, lone surrogates and BOMs; NFC-normalise; keep layout newlines."""
     text = _SURROGATE.sub("", text)

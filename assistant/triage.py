@@ -25,6 +25,7 @@ import numpy as np
 
 from . import prompts
 from .errors import ConfigError
+from .text import fold_look_alikes
 
 EMERGENCY, ADVICE, GREETING, QUESTION = "emergency", "advice", "greeting", "question"
 INJECTION_RULE = "prompt injection"
@@ -82,19 +83,6 @@ class RedFlag:
     combine: tuple[tuple[re.Pattern, ...], ...]
 
 
-# Cyrillic and Greek letters that look like Latin ones (from Unicode's confusables list): folded to the
-# letter they imitate before anything else, since transliteration would read Cyrillic "с" as "s".
-_LOOK_ALIKES = str.maketrans({
-    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
-    "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ɡ": "g",
-    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T",
-    "У": "Y", "Х": "X", "Ѕ": "S", "І": "I", "Ј": "J",
-    "α": "a", "ο": "o", "ρ": "p", "ν": "v", "τ": "t", "ι": "i", "κ": "k", "υ": "u",
-    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
-    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
-})
-
-
 def triage_text(text: str) -> str:
     """The message as triage reads it: NFKC (full-width and compatibility forms folded), look-alike
     letters from other scripts folded to the Latin letter they imitate, the rest transliterated
@@ -103,7 +91,7 @@ def triage_text(text: str) -> str:
         return text
     from unidecode import unidecode
 
-    return unidecode(unicodedata.normalize("NFKC", text).translate(_LOOK_ALIKES))
+    return unidecode(fold_look_alikes(unicodedata.normalize("NFKC", text)))
 
 
 def _fold(text: str) -> str:

@@ -60,9 +60,31 @@ from assistant.store import MAX_TEXT, Store
     ("1 in 10 patients", "1 in 10 patients"),
     ("between 2018 and 2020", "between 2018 and 2020"),
     ("at 9:30 am", "at 9:30 am"),
-    ("Dr. Hackett's 1950s work", "Dr. Hackett's 1950s work"),
+    ("Dr. Hackett's 1950s work", "Dr. [name]'s 1950s work"),  # any person's name, a doctor's too
     ("ICD-10", "ICD-10"),
     ("", ""),
+    # names in any phrasing (the issue's probe), and identifiers beyond emails and phones
+    ("I'm John Smith and my knee hurts", "I'm [name] and my knee hurts"),
+    ("I am Maria Garcia, 54, with a bad hip", "I am [name], 54, with a bad hip"),
+    ("Jane Doe here, I have HIV. Can I get prolotherapy?", "[name] here, I have HIV. Can I get prolotherapy?"),
+    ("Will it hurt? Thanks, Robert Johnson", "Will it hurt? Thanks, [name]"),
+    ("my daughter Keisha hurt her ankle", "my daughter [name] hurt her ankle"),
+    ("I live at 4417 Larkspur Lane, Dayton, Ohio 45419", "I live at [address]"),
+    ("send it to PO Box 1182", "send it to [address]"),
+    ("MRN is A7Z3-99Q", "MRN is [id]"),
+    ("Member ID XJH123456789", "Member ID [id]"),
+    ("\uff4a\uff4f\uff48\uff4e\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d", "[email]"),  # full width
+    ("john dot smith at example dot com", "[email]"),
+    ("born the fourteenth of March 1962", "born [date]"),
+    ("see you Thursday, October 17th", "see you [date]"),
+    ("my number is five five five, one two three, four five six seven", "my number is [phone]"),
+    # conditions, body parts, drugs and doses named after people or capitalised stay
+    ("Parkinson's disease and a Baker's cyst", "Parkinson's disease and a Baker's cyst"),
+    ("Is it used for Osgood-Schlatter or Crohn's?", "Is it used for Osgood-Schlatter or Crohn's?"),
+    ("My Achilles tendon and Tommy John surgery", "My Achilles tendon and Tommy John surgery"),
+    ("I take Tylenol 500 mg and Eliquis 2.5 mg", "I take Tylenol 500 mg and Eliquis 2.5 mg"),
+    ("I winter in Arizona and see a doctor at the Mayo Clinic", "I winter in Arizona and see a doctor at the Mayo Clinic"),
+    ("Will the 2nd round hurt less?", "Will the 2nd round hurt less?"),
 ])
 def test_redaction(text, expected):
     assert redact(text) == expected
@@ -98,7 +120,7 @@ def test_feedback_redacts_every_text_field(store):
     assert store.set_comment(fid, "my name is Jane Doe")
     assert not store.set_comment(fid + 100, "no such row")
     assert _raw(store, "SELECT rating, comment, question, answer FROM feedback") == [
-        (-1, "my name is [name]", "I'm Jane, [email]", "_Answering: “[email]”_")]
+        (-1, "my name is [name]", "I'm [name], [email]", "_Answering: “[email]”_")]
 
 
 def test_text_is_bounded_and_storable(store):

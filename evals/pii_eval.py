@@ -1,0 +1,110 @@
+"""Recall and precision of the question log's redaction on the PII sets (evals/pii/, independent authors).
+
+A labelled identifier counts as removed when none of its words (2+ letters or digits, compared after NFKC,
+look-alike folding and lowercasing) is left in the redacted text more often than in the message with every
+labelled identifier cut out; a `keep` word (eponymous condition, drug, dose...) counts as kept when it is
+still in the redacted text. Held-out files print scores only, never texts:
+
+    python evals/pii_eval.py                      # both halves
+    python evals/pii_eval.py --show-misses tuning # the tuning half's misses, to improve the redactor
+    python evals/pii_eval.py --fail-under heldout:recall=0.98
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant.redact import redact  # noqa: E402
+from assistant.text import fold_look_alikes  # noqa: E402
+
+SETS = ROOT / "evals" / "pii"
+_TOKEN = re.compile(r"[^\W_]{2,}|\d+")
+
+
+def norm(text: str) -> str:
+    return fold_look_alikes(unicodedata.normalize("NFKC", text)).casefold()
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(norm(text))
+
+
+def load(half: str) -> dict[str, list[dict]]:
+    return {p.stem: [json.loads(line) for line in p.open(encoding="utf-8") if line.strip()]
+            for p in sorted((SETS / half).glob("*.jsonl"))}
+
+
+def score_message(case: dict) -> tuple[list[tuple[dict, bool]], list[tuple[str, bool]], str]:
+    text = case["text"]
+    out = redact(text)
+    rest = text
+    for span in sorted(case["pii"], key=lambda s: -len(s["text"])):
+        rest = rest.replace(span["text"], " ")
+    out_counts, rest_counts = Counter(tokens(out)), Counter(tokens(rest))
+    pii = []
+    for span in case["pii"]:
+        leaked = [t for t in tokens(span["text"]) if out_counts[t] > rest_counts[t]]
+        pii.append((span, not leaked))
+    out_norm = norm(out)
+    keep = [(k, norm(k) in out_norm) for k in case.get("keep", [])]
+    return pii, keep, out
+
+
+def evaluate(half: str, show: bool = False) -> dict:
+    by_type, found, keep_ok, keep_n, clean_msgs, n_msgs, ms = Counter(), Counter(), 0, 0, 0, 0, []
+    for author, cases in load(half).items():
+        for case in cases:
+            t0 = time.perf_counter()
+            pii, keep, out = score_message(case)
+            ms.append((time.perf_counter() - t0) * 1000)
+            n_msgs += 1
+            clean_msgs += all(ok for _, ok in pii)
+            for span, ok in pii:
+                by_type[span["type"]] += 1
+                found[span["type"]] += ok
+            keep_n += len(keep)
+            keep_ok += sum(ok for _, ok in keep)
+            if show and (not all(ok for _, ok in pii) or not all(ok for _, ok in keep)):
+                missed = [f"{s['type']}:{s['text']}" for s, ok in pii if not ok]
+                lost = [k for k, ok in keep if not ok]
+                print(f"- {case['id']}: missed {missed} lost {lost}\n    {out[:400]!r}")
+    total = sum(by_type.values())
+    ms.sort()
+    return {"messages": n_msgs, "identifiers": total, "recall": round(sum(found.values()) / max(total, 1), 4),
+            "recall_by_type": {k: f"{found[k]}/{by_type[k]}" for k in sorted(by_type)},
+            "messages_fully_redacted": round(clean_msgs / max(n_msgs, 1), 4),
+            "keep_words": keep_n, "keep_precision": round(keep_ok / max(keep_n, 1), 4),
+            "ms_p50": round(ms[len(ms) // 2], 2), "ms_p95": round(ms[int(len(ms) * 0.95)], 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--show-misses", choices=["tuning"], help="print the tuning half's misses (never held-out)")
+    ap.add_argument("--fail-under", nargs="*", default=[], help="half:metric=value floors, e.g. heldout:recall=0.98")
+    args = ap.parse_args(argv)
+    results = {}
+    for half in ("tuning", "heldout"):
+        results[half] = evaluate(half, show=args.show_misses == half)
+        print(half, json.dumps(results[half]))
+    failed = []
+    for floor in args.fail_under:
+        where, _, value = floor.partition("=")
+        half, _, metric = where.partition(":")
+        if results[half][metric] < float(value):
+            failed.append(f"{half} {metric} {results[half][metric]} < {value}")
+    for f in failed:
+        print("FLOOR MISSED:", f)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
