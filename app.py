@@ -16,6 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def build_app(settings=None, *, load: bool = True):
     """The FastAPI app with both Gradio UIs mounted; returns (app, service, (user, password, generated))."""
     import gradio as gr
+    from starlette.routing import Mount
 
     from assistant.api import RateLimiter, create_api
     from assistant.service import Service, staff_credentials
@@ -28,15 +29,24 @@ def build_app(settings=None, *, load: bool = True):
     if load:
         service.load()  # before the UIs, so starter questions come from the live index
         service.watch(settings.index_check_seconds)
-    app = create_api(service, user, password)
+    # The redactor's first call loads Presidio and its word data (seconds): here, in this thread (a second
+    # thread importing spaCy beside the index load breaks both), not on the first patient's question.
+    from assistant.redact import redact
+    redact("Warm up: Jane Doe, 555-123-4567")
+    # One limiter for the chat and the API: a client cannot double its share by using both.
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    app = create_api(service, user, password, limiter=limiter)
     css = ("#chat details summary{cursor:pointer;text-decoration:underline} .starter{white-space:normal} "
            "#chat .placeholder-content{padding:0 1rem;text-align:center}")
     staff = staff_app(service).queue(default_concurrency_limit=4)
     app = gr.mount_gradio_app(app, staff, path="/staff", auth=(user, password), footer_links=[], ssr_mode=False,
                               auth_message="Clinic staff only.")
-    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     patient = patient_app(service, limiter).queue(default_concurrency_limit=settings.app_concurrency)
     app = gr.mount_gradio_app(app, patient, path="", footer_links=[], ssr_mode=False, css=css)
+    # What the API's guard checks Gradio calls against, and the console session its staff routes accept.
+    app.state.gradio_blocks = {"": patient, "/staff": staff}
+    app.state.staff_gradio = next(r.app for r in app.routes  # the Gradio App (its login tokens)
+                                  if isinstance(r, Mount) and r.path == "/staff")
     return app, service, (user, password, generated)
 
 
@@ -66,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     if generated:
         print(f"No staff password configured (development mode): this run's password is {password!r}. "
               "Set ASSISTANT_STAFF_PASSWORD to choose one.", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    trusted = service.settings.trusted_proxies.strip()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
     return 0
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -97,6 +98,220 @@ def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def console_user(request: Request) -> str | None:
+    """The user signed in to the staff console (its session cookie), or None."""
+    staff_app = getattr(request.app.state, "staff_gradio", None)
+    if staff_app is None:
+        return None
+    for name in (f"access-token-{staff_app.cookie_id}", f"access-token-unsecure-{staff_app.cookie_id}"):
+        token = request.cookies.get(name)
+        if token and token in staff_app.tokens:
+            return staff_app.tokens[token]
+    return None
+
+
+class LoginThrottle:
+    """Failed logins counted per client and per user name within a window; over the limit, refuse until it passes.
+
+    A user name gets 4x the client limit, so one attacker cannot lock staff out as quickly as it can guess."""
+
+    def __init__(self, max_failures: int, window_seconds: float, max_keys: int = 100_000):
+        self.max_failures, self.window, self.max_keys = max_failures, float(window_seconds), max_keys
+        self._fails: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _limit(self, key: str) -> int:
+        return self.max_failures * (4 if key.startswith("user:") else 1)
+
+    def blocked(self, *keys: str) -> float:
+        """0 when a login may be tried, else the seconds until it may."""
+        now = time.monotonic()
+        wait = 0.0
+        with self._lock:
+            for key in keys:
+                recent = [t for t in self._fails.get(key, ()) if now - t < self.window]
+                if len(recent) >= self._limit(key):
+                    wait = max(wait, recent[-self._limit(key)] + self.window - now)
+        return wait
+
+    def failed(self, *keys: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._fails) > self.max_keys:  # forget old entries rather than grow without bound
+                self._fails = {k: v for k, v in self._fails.items() if v and now - v[-1] < self.window}
+            for key in keys:
+                recent = [t for t in self._fails.get(key, ()) if now - t < self.window]
+                self._fails[key] = (recent + [now])[-4 * self.max_failures:]
+
+
+def _json_bytes(status: int, content: dict, extra: list[tuple[bytes, bytes]] = ()) -> tuple[dict, dict]:
+    body = json.dumps(content).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+    return ({"type": "http.response.start", "status": status, "headers": headers},
+            {"type": "http.response.body", "body": body})
+
+
+CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; media-src 'self' blob:; "
+       "object-src 'none'; base-uri 'self'; form-action 'self'")
+# FastAPI's /docs page loads Swagger UI from its CDN.
+DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' https://cdn.jsdelivr.net").replace(
+    "style-src 'self'", "style-src 'self' https://cdn.jsdelivr.net").replace(
+    "img-src 'self'", "img-src 'self' https://fastapi.tiangolo.com")
+_FORWARDED = (b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto", b"x-forwarded-port",
+              b"x-forwarded-prefix", b"forwarded", b"x-real-ip")
+
+
+class Guard:
+    """Outermost checks on every request (pure ASGI, so it sees the Gradio apps' routes too).
+
+    - every request body is capped at max_body_bytes (uploads included), and file uploads are refused:
+      neither the patient chat nor the staff console takes files;
+    - X-Forwarded-* headers are dropped unless the client is a trusted proxy;
+    - Gradio calls to functions that do not exist get a 404 (not a 500 with a traceback in the log);
+    - failed staff-console logins are throttled per client and per user name;
+    - security headers on every response: CSP (frame-ancestors 'self' plus the CORS origins for
+      patient pages, 'none' for staff pages), nosniff, Referrer-Policy;
+    - an error that escapes an app is logged in one line.
+    """
+
+    def __init__(self, app, settings, throttle: LoginThrottle):
+        self.app, self.s, self.throttle = app, settings, throttle
+        self.trusted = {h.strip() for h in settings.trusted_proxies.split(",") if h.strip()}
+        origins = " ".join(o.strip() for o in settings.cors_origins.split(",") if o.strip())
+        self.patient_ancestors = ("frame-ancestors 'self' " + origins).strip()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path, method = scope["path"], scope["method"]
+        client = (scope.get("client") or ("unknown", 0))[0]
+        if client not in self.trusted:
+            scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k not in _FORWARDED])
+        started = False
+
+        async def send_with_headers(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = dict(message, headers=self._headers(path, list(message.get("headers", []))))
+                status_seen.append(message["status"])
+            await send(message)
+
+        status_seen: list[int] = []
+
+        async def refuse(status: int, text: str, extra=(), key: str = "error"):
+            start, body = _json_bytes(status, {key: text}, list(extra))
+            await send_with_headers(start)
+            await send(body)
+
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            if path.endswith("/gradio_api/upload") or "/gradio_api/upload" in path:
+                return await refuse(403, "This service does not accept file uploads.")
+            body = await self._read_body(scope, receive)
+            if body is None:
+                return await refuse(413, f"The request body is larger than {self.s.max_body_bytes:,} bytes.")
+            unknown = self._unknown_gradio_call(scope, path, body)
+            if unknown:
+                return await refuse(404, unknown)
+            login_keys = self._login_keys(path, client, body)
+            if login_keys:
+                wait = self.throttle.blocked(*login_keys)
+                if wait:
+                    return await refuse(429, f"Too many failed logins; try again in {math.ceil(wait / 60)} minutes.",
+                                        [(b"retry-after", str(math.ceil(wait)).encode())], key="detail")
+            receive = _replay(body, receive)
+        else:
+            login_keys = None
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:  # one line, not a 100-line traceback per bad request
+            log.error("error on %s %s: %s: %s", method, path[:200], type(exc).__name__, str(exc)[:200])
+            if not started:
+                await refuse(500, "Something went wrong on our side; please try again.")
+        if login_keys and status_seen and status_seen[0] != 200:
+            self.throttle.failed(*login_keys)
+
+    async def _read_body(self, scope, receive) -> bytes | None:
+        """The whole body, or None once it passes the cap (the declared length is checked first)."""
+        cap = self.s.max_body_bytes
+        for k, v in scope["headers"]:
+            if k == b"content-length" and (not v.isdigit() or int(v) > cap):
+                return None
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _unknown_gradio_call(self, scope, path: str, body: bytes) -> str | None:
+        apps = getattr(scope.get("app").state, "gradio_blocks", None) if scope.get("app") is not None else None
+        if not apps or "/gradio_api/" not in path:
+            return None
+        prefix, _, rest = path.partition("/gradio_api/")
+        blocks = apps.get(prefix)
+        if blocks is None:
+            return None
+        if rest.startswith("queue/join"):
+            try:
+                fn_index = json.loads(body or b"{}").get("fn_index")
+            except (ValueError, AttributeError):
+                return None  # Gradio's own validation answers malformed bodies with a 4xx
+            if fn_index is not None and (not isinstance(fn_index, int) or fn_index not in blocks.fns):
+                return "Unknown function."
+        elif rest.startswith(("run/", "call/", "api/")):
+            name = rest.split("/", 1)[1].split("/", 1)[0]
+            names = {fn.api_name for fn in blocks.fns.values() if getattr(fn, "api_name", None)}
+            if name and name not in names:
+                return f"There is no function named {name[:60]!r}."
+        return None
+
+    def _login_keys(self, path: str, client: str, body: bytes) -> tuple[str, str] | None:
+        if not (path == "/staff/login" or path == "/staff/login/"):
+            return None
+        form = parse_qs(body.decode("utf-8", "replace"))
+        user = (form.get("username") or [""])[0].strip()
+        return client, "user:" + user
+
+    def _headers(self, path: str, headers: list) -> list:
+        names = {k.lower() for k, _ in headers}
+        out = [(k, v) for k, v in headers if k.lower() not in (b"content-security-policy", b"x-frame-options")]
+        if b"x-content-type-options" not in names:
+            out.append((b"x-content-type-options", b"nosniff"))
+        if b"referrer-policy" not in names:
+            out.append((b"referrer-policy", b"same-origin"))
+        base = DOCS_CSP if path in ("/docs", "/redoc") else CSP
+        if path.startswith("/staff") or path.startswith("/api/staff"):
+            out += [(b"content-security-policy", f"{base}; frame-ancestors 'none'".encode()),
+                    (b"x-frame-options", b"DENY")]
+            if b"cache-control" not in names:
+                out.append((b"cache-control", b"no-store"))
+        else:
+            out.append((b"content-security-policy", f"{base}; {self.patient_ancestors}".encode()))
+        return out
+
+
+def _replay(body: bytes, receive):
+    """A receive that hands the app the buffered body, then waits on the client as before (disconnects)."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+    return replay
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -114,52 +329,38 @@ def reply_json(reply, question_id: int | None) -> dict:
                            "chunk_id": c.chunk_id, "text": c.text} for c in reply.citations]}
 
 
-def create_api(service: Service, staff_user: str, staff_password: str) -> FastAPI:
+def create_api(service: Service, staff_user: str, staff_password: str, limiter: "RateLimiter | None" = None) -> FastAPI:
     """The FastAPI app with every non-Gradio route; app.py mounts the Gradio UIs on it."""
     s = service.settings
     app = FastAPI(title="Clinic FAQ assistant API", version="1", default_response_class=SafeJSONResponse,
                   description="Cited, physician-framed answers from the clinic's own materials. "
                               "Not medical advice; emergencies are escalated.")
-    limiter = RateLimiter(s.rate_limit_per_minute, s.rate_limit_burst)
+    limiter = limiter or RateLimiter(s.rate_limit_per_minute, s.rate_limit_burst)
     basic = HTTPBasic(auto_error=False)
 
-    def staff(creds: HTTPBasicCredentials | None = Depends(basic)) -> str:
-        ok = creds is not None and secrets.compare_digest(creds.username.encode(), staff_user.encode()) \
+    def staff(request: Request, creds: HTTPBasicCredentials | None = Depends(basic)) -> str:
+        if creds is None:
+            session_user = console_user(request)  # signed in to the staff console: its exports link here
+            if session_user:
+                return session_user
+            raise HTTPException(401, "Staff login required.", headers={"WWW-Authenticate": 'Basic realm="staff"'})
+        keys = (client_key(request), "user:" + creds.username.strip())
+        wait = throttle.blocked(*keys)
+        if wait:
+            raise HTTPException(429, f"Too many failed logins; try again in {math.ceil(wait / 60)} minutes.",
+                                headers={"Retry-After": str(math.ceil(wait))})
+        ok = secrets.compare_digest(creds.username.encode(), staff_user.encode()) \
             and secrets.compare_digest(creds.password.encode(), staff_password.encode())
         if not ok:
+            throttle.failed(*keys)
             raise HTTPException(401, "Staff login required.", headers={"WWW-Authenticate": 'Basic realm="staff"'})
         return creds.username
 
     origins = [o.strip() for o in s.cors_origins.split(",") if o.strip()]
 
-    @app.middleware("http")
-    async def limits_and_headers(request: Request, call_next):
-        path = request.url.path
-        if path.startswith("/api/") and request.method in ("POST", "PUT", "PATCH"):
-            size = request.headers.get("content-length")
-            if size is not None and (not size.isdigit() or int(size) > s.max_body_bytes):
-                return SafeJSONResponse({"error": f"The request body is larger than {s.max_body_bytes:,} bytes."}, 413)
-            if size is None:
-                body = b""
-                async for chunk in request.stream():
-                    body += chunk
-                    if len(body) > s.max_body_bytes:
-                        return SafeJSONResponse({"error": f"The request body is larger than {s.max_body_bytes:,} bytes."}, 413)
-                request._body = body  # starlette reuses the buffered body for the endpoint
-        try:
-            response = await call_next(request)
-        except Exception:  # pragma: no cover - last resort; endpoints handle their own errors
-            log.exception("unhandled error on %s", path)
-            response = SafeJSONResponse({"error": "Something went wrong on our side; please try again."}, 500)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if path.startswith("/staff") or path.startswith("/api/staff"):
-            response.headers["X-Frame-Options"] = "DENY"
-            response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
-            response.headers["Cache-Control"] = "no-store"
-        elif origins:
-            response.headers["Content-Security-Policy"] = "frame-ancestors 'self' " + " ".join(origins)
-        return response
+    throttle = LoginThrottle(s.login_max_failures, s.login_window_seconds)
+    app.state.login_throttle = throttle
+    app.add_middleware(Guard, settings=s, throttle=throttle)
 
     if origins:  # added last, so outermost: the 413 answered above carries the CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],

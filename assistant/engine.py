@@ -48,9 +48,9 @@ def clean_history(history: object, limit: int) -> list[dict]:
     """Well-formed {"role", "content"} turns only, the latest `limit` user turns and their replies."""
     if not isinstance(history, (list, tuple)):
         return []
-    turns = [
-        {"role": m["role"], "content": clean(m["content"])[:4000]}
-        for m in history
+    turns = [  # only the tail is read, each turn cut before cleaning: a huge history costs no more than a short one
+        {"role": m["role"], "content": clean(m["content"][:4000])}
+        for m in history[-4 * max(limit, 1):]
         if isinstance(m, dict) and m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
     ]
     users = [i for i, m in enumerate(turns) if m["role"] == "user"]

@@ -46,6 +46,10 @@ class Health:
 
 def staff_credentials(settings: Settings) -> tuple[str, str, bool]:
     """(user, password, generated). Production refuses to run without a configured password."""
+    if settings.app_mode == "production" and settings.staff_password \
+            and len(settings.staff_password.strip()) < settings.min_staff_password_chars:
+        raise ConfigError(f"app_mode=production needs a staff password of at least {settings.min_staff_password_chars} "
+                          "characters (not counting spaces at either end): set ASSISTANT_STAFF_PASSWORD.")
     if settings.staff_password:
         return settings.staff_user, settings.staff_password, False
     if settings.app_mode == "production":
@@ -64,7 +68,7 @@ class Service:
 
     def __init__(self, settings: Settings, store: Store | None = None, embedder=None):
         self.settings = settings
-        self.store = store or Store(settings.db_path)
+        self.store = store or Store(settings.db_path, keep_text=settings.store_question_text)
         self._embedder = embedder
         self._bot: Assistant | None = None
         self._swap = threading.Lock()

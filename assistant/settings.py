@@ -93,6 +93,20 @@ class Settings:
     rate_limit_burst: int = 10
     max_body_bytes: int = 262_144
     cors_origins: str = ""               # comma-separated origins allowed to call /api/ask from a browser
+    # (and to frame the patient chat; by default only the app's own pages may frame it)
+    # Staff logins: after login_max_failures failed attempts from one client (or on one user name,
+    # 4x as many) within login_window_seconds, further attempts are refused until the window passes.
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    min_staff_password_chars: int = 12   # enforced in production mode
+    # Proxies whose X-Forwarded-For/-Host/-Proto are believed (comma-separated IPs); from anyone else
+    # those headers are dropped, so a client cannot shape redirects, URLs or its own rate-limit key.
+    trusted_proxies: str = ""
+    # Hosts a corpus link may point to (comma-separated; their subdomains too). Other links, and every
+    # image, are shown to patients as plain text.
+    link_hosts: str = ""
+    # False: the question log keeps a hash of each question and its route, never its text.
+    store_question_text: bool = True
     app_concurrency: int = 16
     index_check_seconds: float = 5.0     # how often the app looks for a rebuilt or damaged index
 
@@ -148,6 +162,8 @@ def validate(s: Settings) -> Settings:
     if s.rate_limit_per_minute < 0 or s.rate_limit_burst < 1 or s.max_body_bytes < 1024:
         raise ConfigError("rate_limit_per_minute must be 0 or more, rate_limit_burst at least 1, "
                           "max_body_bytes at least 1024.")
+    if s.login_max_failures < 1 or s.login_window_seconds < 1 or s.min_staff_password_chars < 1:
+        raise ConfigError("login_max_failures, login_window_seconds and min_staff_password_chars must be at least 1.")
     if s.top_k < 1 or s.candidate_pool < s.top_k:
         raise ConfigError("top_k must be at least 1 and candidate_pool at least top_k.")
     return s

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -46,9 +48,12 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _text(value: object) -> str:
-    """Redacted, bounded text SQLite can store (lone surrogates cannot be encoded as UTF-8)."""
+def _text(value: object, keep: bool = True) -> str:
+    """Redacted, bounded text SQLite can store (lone surrogates cannot be encoded as UTF-8); with
+    keep=False only a hash of the text (equal questions still group together in the log)."""
     text = value if isinstance(value, str) else ""
+    if not keep:
+        return "sha256:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16] if text else ""
     # Redact a little past the cut so an identifier straddling it is not left half visible.
     return redact(_SURROGATE.sub("\ufffd", text[:MAX_TEXT + 100]))[:MAX_TEXT]
 
@@ -67,9 +72,15 @@ def _iso(ts: float) -> str:
 class Store:
     """The question log and feedback table in one SQLite file; safe to share between threads."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, keep_text: bool = True):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.keep_text = keep_text
+        if not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, mode=0o700)
+        # Owner-only from the start: the log holds (redacted) health questions. SQLite gives its -wal and
+        # -shm files the database file's permissions.
+        self.path.touch(mode=0o600, exist_ok=True)
+        os.chmod(self.path, 0o600)
         self._local = threading.local()
         # One writer at a time, queued here rather than in SQLite's busy handler, whose sleeps (up to
         # 100 ms a try) gave tail latencies of 70-230 ms with 32 concurrent writers; with the lock, ~20 ms.
@@ -97,7 +108,9 @@ class Store:
     def log_question(self, *, channel: str, question: str, standalone_question: str, route: str, triage: str,
                      sources: list[str], latency_ms: float) -> int:
         """Record one answered question (redacted); returns its row id."""
-        row = (time.time(), channel, _text(question), _text(standalone_question), route, triage, json.dumps(sources),
+        keep = self.keep_text
+        row = (time.time(), channel, _text(question, keep), _text(standalone_question, keep), route, triage,
+               json.dumps(sources),
                round(float(latency_ms), 2))  # redacted before taking the write lock
         with self._conn(write=True) as db:
             cur = db.execute(
@@ -111,7 +124,9 @@ class Store:
         quote the patient's question back); returns its row id."""
         if rating not in (1, -1):
             raise ValueError("rating must be 1 or -1")
-        row = (time.time(), question_id, rating, _text(comment), _text(question), _text(answer))
+        keep = self.keep_text
+        row = (time.time(), question_id, rating, _text(comment, keep), _text(question, keep),
+               _text(answer, keep))
         with self._conn(write=True) as db:
             cur = db.execute(
                 "INSERT INTO feedback (ts, question_id, rating, comment, question, answer) VALUES (?, ?, ?, ?, ?, ?)", row)
@@ -119,7 +134,7 @@ class Store:
 
     def set_comment(self, feedback_id: int, comment: str) -> bool:
         """Attach a comment to an earlier rating; False when the row does not exist."""
-        text = _text(comment)
+        text = _text(comment, self.keep_text)
         with self._conn(write=True) as db:
             cur = db.execute("UPDATE feedback SET comment = ? WHERE id = ?", (text, feedback_id))
             return cur.rowcount == 1

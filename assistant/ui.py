@@ -5,7 +5,6 @@ import datetime as dt
 import html
 import json
 import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -68,6 +67,9 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
     s = service.settings
     with gr.Blocks(title="Ask our clinic", analytics_enabled=False) as demo:
         history = gr.State([])      # the conversation as the engine sees it (raw text)
+        # What the chat shows, kept on the server: the browser's copy of the conversation is never read
+        # back, so a client cannot make the server parse or re-send a history of any size.
+        shown_state = gr.State([])
         turns = gr.State({})        # chat message index -> {question, answer, question_id, feedback_id}
         last_feedback = gr.State(None)
         gr.Markdown(f"### Ask our clinic\n{DISCLAIMER.format(emergency_number=s.emergency_number)}",
@@ -133,17 +135,17 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
                 shown[idx] = {"role": "assistant", "content": text}
             yield shown, raw, meta, "", ""
 
-        def starters_shown(shown: list):
+        def respond_both(question: str, shown: list, raw: list, meta: dict, request: gr.Request):
             # Starters only while the chat is empty: at phone width (or in the widget) they push the input off screen.
-            return gr.update(visible=not shown)
+            for shown_now, raw_now, meta_now, box_now, status_now in respond(question, shown, raw, meta, request):
+                yield shown_now, shown_now, raw_now, meta_now, box_now, status_now, gr.update(visible=not shown_now)
 
-        outs = [chat, history, turns, box, status]
-        asked = [box.submit(respond, [box, chat, history, turns], outs, api_name="ask"),
-                 send.click(respond, [box, chat, history, turns], outs, api_visibility="private")]
+        outs = [chat, shown_state, history, turns, box, status, starters_row]
+        ins = [shown_state, history, turns]
+        box.submit(respond_both, [box, *ins], outs, api_name="ask")
+        send.click(respond_both, [box, *ins], outs, api_visibility="private")
         for b in starter_buttons:
-            asked.append(b.click(respond, [b, chat, history, turns], outs, api_visibility="private"))
-        for event in asked:
-            event.then(starters_shown, chat, starters_row, api_visibility="private", queue=False)
+            b.click(respond_both, [b, *ins], outs, api_visibility="private")
 
         def on_like(meta: dict, data: gr.LikeData):
             idx = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
@@ -166,13 +168,14 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
         comment.submit(on_comment, [last_feedback, comment], [comment_row, comment, status], api_visibility="private")
         comment_send.click(on_comment, [last_feedback, comment], [comment_row, comment, status],
                            api_visibility="private")
-        clear.click(lambda: ([], [], {}, None, gr.update(visible=False), "", "", gr.update(visible=True)), None,
-                    [chat, history, turns, last_feedback, comment_row, box, status, starters_row],
+        clear.click(lambda: ([], [], [], {}, None, gr.update(visible=False), "", "", gr.update(visible=True)), None,
+                    [chat, shown_state, history, turns, last_feedback, comment_row, box, status, starters_row],
                     api_visibility="private")
         # The chatbot's own trash icon empties only the visible messages: forget the conversation too,
         # or the next question is read as a follow-up of turns the patient no longer sees.
-        chat.clear(lambda: ([], {}, None, gr.update(visible=False), "", gr.update(visible=True)), None,
-                   [history, turns, last_feedback, comment_row, status, starters_row], api_visibility="private")
+        chat.clear(lambda: ([], [], {}, None, gr.update(visible=False), "", gr.update(visible=True)), None,
+                   [shown_state, history, turns, last_feedback, comment_row, status, starters_row],
+                   api_visibility="private")
     return demo
 
 
@@ -259,8 +262,11 @@ def staff_app(service: Service) -> gr.Blocks:
                 route = gr.Dropdown(["all", "answer", "abstain", "advice", "emergency", "greeting"], value="all",
                                     label="Route")
                 refresh = gr.Button("Refresh")
-                dl_q = gr.DownloadButton("Export questions (CSV)")
-                dl_f = gr.DownloadButton("Export feedback (CSV)")
+                # Plain links to the staff API, which accepts this console's session: the files never pass
+                # through Gradio's shared file cache, which the patient app also serves.
+                gr.HTML('<a class="export" href="/api/staff/questions.csv" download>Export questions (CSV)</a>'
+                        ' &nbsp; <a class="export" href="/api/staff/feedback.csv" download>Export feedback (CSV)</a>',
+                        elem_id="exports")
             log_table = gr.Dataframe(label="Questions (newest first; personal data redacted)", wrap=True)
             fb_table = gr.Dataframe(label="Feedback (newest first)", wrap=True)
 
@@ -269,16 +275,8 @@ def staff_app(service: Service) -> gr.Blocks:
                 fb = service.store.rows("feedback", 500)
                 return rows_frame(rows), rows_frame(fb)
 
-            def export(table):
-                folder = Path(tempfile.mkdtemp(prefix="staff-export-"))
-                path = folder / f"{table}-{dt.date.today().isoformat()}.csv"
-                path.write_text(service.store.csv(table), encoding="utf-8")
-                return str(path)
-
             refresh.click(load_log, [route], [log_table, fb_table], api_visibility="private")
             route.change(load_log, [route], [log_table, fb_table], api_visibility="private")
-            dl_q.click(lambda: export("questions"), None, dl_q, api_visibility="private")
-            dl_f.click(lambda: export("feedback"), None, dl_f, api_visibility="private")
             demo.load(load_log, [route], [log_table, fb_table], api_visibility="private")
 
         with gr.Tab("Curated answers", elem_id="tab-curate"):

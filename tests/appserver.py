@@ -30,7 +30,8 @@ def running_app(tmp: Path, *, index_dir: Path | None = None, corpus_dir: Path | 
     db = tmp / "app.sqlite3"
     full_env = {**os.environ, "ASSISTANT_DB_PATH": str(db), "ASSISTANT_STAFF_USER": STAFF[0],
                 "ASSISTANT_STAFF_PASSWORD": STAFF[1], "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
-                "ASSISTANT_RATE_LIMIT_PER_MINUTE": "0"}
+                "ASSISTANT_RATE_LIMIT_PER_MINUTE": "0",
+                "ASSISTANT_LOGIN_MAX_FAILURES": "1000"}  # tests log in wrongly on purpose, many times
     if index_dir is not None:
         full_env["ASSISTANT_INDEX_DIR"] = str(index_dir)
     if corpus_dir is not None:

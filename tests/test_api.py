@@ -162,8 +162,9 @@ def test_gradio_client_asks_the_patient_chat(base):
     client = Client(base + "/", verbose=False)
     api = client.view_api(print_info=False, return_format="dict")
     assert list(api["named_endpoints"]) == ["/ask"]  # nothing else is callable by patients
-    assert [p["parameter_name"] for p in api["named_endpoints"]["/ask"]["parameters"]] == ["question", "shown"]
-    conversation, box, status = client.predict("How far apart are prolotherapy sessions?", [], api_name="/ask")
+    # Only the question: the conversation is kept on the server, never read back from the client.
+    assert [p["parameter_name"] for p in api["named_endpoints"]["/ask"]["parameters"]] == ["question"]
+    conversation, box, status = client.predict("How far apart are prolotherapy sessions?", api_name="/ask")
     assert box == "" and status == ""
     assert [m["role"] for m in conversation] == ["user", "assistant"]
     answer = conversation[-1]["content"][0]["text"]
