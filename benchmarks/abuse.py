@@ -1,0 +1,131 @@
+"""Patients' latency while an abusive client hammers the app, against the same app unloaded, in one run.
+
+One patient client asks /api/ask in a loop (questions from evals/questions.jsonl, varied case so the
+query cache misses) for --seconds with nobody else, then again while --abusers threads send, bounded in
+count and time: 25 MB bodies with a declared length, 25 MB streamed bodies without one, 3 MB file uploads
+to both Gradio apps, chat calls with an oversized payload, /api/ask with the largest history the body cap
+allows, and unknown Gradio functions. Reports the patient's p50/p95 both ways, their ratio (the issue's
+floor: p95 under 2x), the abusers' status codes, and the server's resident memory before, under and
+after the abuse (it should return near its baseline).
+
+    python benchmarks/abuse.py [--seconds 20] [--abusers 4]
+Writes benchmarks/results/abuse.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+RESULTS = REPO_ROOT / "benchmarks" / "results"
+
+from http_load import load_questions, percentile, vary  # noqa: E402
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def patient(base: str, seconds: float, questions: list[dict], seed: int) -> list[float]:
+    rng = random.Random(seed)
+    out: list[float] = []
+    deadline = time.monotonic() + seconds
+    with httpx.Client(base_url=base, timeout=60) as client:
+        while time.monotonic() < deadline:
+            q = rng.choice(questions)
+            t0 = time.perf_counter()
+            r = client.post("/api/ask", json={"question": vary(q["question"], rng), "history": q["history"]})
+            if r.status_code == 200:
+                out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def abuser(base: str, stop: threading.Event, codes: Counter, which: int) -> None:
+    big = b"a" * 25_000_000
+    history = [{"role": "user", "content": "x" * 3_000}, {"role": "assistant", "content": "y" * 3_000}] * 20
+
+    def streamed():
+        for i in range(0, len(big), 1 << 20):
+            yield big[i:i + (1 << 20)]
+
+    attacks = [
+        lambda c: c.post("/gradio_api/queue/join", content=big, headers={"content-type": "application/json"}),
+        lambda c: c.post("/gradio_api/queue/join", content=streamed(), headers={"content-type": "application/json"}),
+        lambda c: c.post("/gradio_api/upload", files={"files": ("x.bin", big[:3_000_000])}),
+        lambda c: c.post("/staff/gradio_api/upload", files={"files": ("x.bin", big[:3_000_000])}),
+        lambda c: c.post("/api/ask", json={"question": "How many sessions?", "history": history}),
+        lambda c: c.post("/gradio_api/queue/join", json={"data": [], "fn_index": 999, "session_hash": "x"}),
+        lambda c: c.post("/gradio_api/call/ask", json={"data": ["a" * 300_000]}),
+    ]
+    i = which
+    with httpx.Client(base_url=base, timeout=60) as client:
+        while not stop.is_set():
+            try:
+                codes[str(attacks[i % len(attacks)](client).status_code)] += 1
+            except httpx.HTTPError as exc:
+                codes[type(exc).__name__] += 1
+            i += 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--abusers", type=int, default=4)
+    args = ap.parse_args(argv)
+    from appserver import running_app
+
+    questions = load_questions(REPO_ROOT / "evals" / "questions.jsonl")
+    with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp), index_dir=REPO_ROOT / "index") as (base, proc, _):
+        patient(base, 3, questions, 0)  # warm up
+        rss_before = rss_mb(proc.pid)
+        quiet = patient(base, args.seconds, questions, 1)
+        stop, codes = threading.Event(), Counter()
+        threads = [threading.Thread(target=abuser, args=(base, stop, codes, k), daemon=True) for k in range(args.abusers)]
+        for t in threads:
+            t.start()
+        loaded = patient(base, args.seconds, questions, 2)
+        rss_under = rss_mb(proc.pid)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        time.sleep(5)
+        rss_after = rss_mb(proc.pid)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=REPO_ROOT).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "assistant", "app.py", "benchmarks"],
+                                capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip())
+    res = {"commit": commit, "dirty_tree": dirty, "seconds": args.seconds, "abusers": args.abusers,
+           "unloaded": {"n": len(quiet), "p50_ms": round(percentile(quiet, 0.5), 1),
+                        "p95_ms": round(percentile(quiet, 0.95), 1)},
+           "under_abuse": {"n": len(loaded), "p50_ms": round(percentile(loaded, 0.5), 1),
+                           "p95_ms": round(percentile(loaded, 0.95), 1)},
+           "abuse_requests": dict(codes),
+           "rss_mb": {"before": round(rss_before), "under_abuse": round(rss_under), "after": round(rss_after)}}
+    res["p95_ratio"] = round(res["under_abuse"]["p95_ms"] / res["unloaded"]["p95_ms"], 2)
+    res["p50_ratio"] = round(res["under_abuse"]["p50_ms"] / res["unloaded"]["p50_ms"], 2)
+    print(json.dumps(res, indent=1))
+    if not dirty:  # results files only from committed code
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "abuse.json").write_text(json.dumps(res, indent=1) + "\n")
+    else:
+        print("(uncommitted changes: results not written)")
+    return 0 if res["p95_ratio"] < 2.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
