@@ -2,7 +2,7 @@
 
 One patient client asks /api/ask in a loop (questions from evals/questions.jsonl, varied case so the
 query cache misses) for --seconds with nobody else, then again while --abusers threads send, bounded in
-count and time: 25 MB bodies with a declared length, 25 MB streamed bodies without one, 3 MB file uploads
+count and time, from another process: 25 MB bodies with a declared length, 25 MB streamed bodies without one, 3 MB file uploads
 to both Gradio apps, chat calls with an oversized payload, /api/ask with the largest history the body cap
 allows, and unknown Gradio functions. Reports the patient's p50/p95 both ways, their ratio (the issue's
 floor: p95 under 2x), the abusers' status codes, and the server's resident memory before, under and
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import random
 import subprocess
 import sys
@@ -82,6 +83,19 @@ def abuser(base: str, stop: threading.Event, codes: Counter, which: int) -> None
             i += 1
 
 
+def abusive_client(base: str, stop, shared, threads: int) -> None:
+    codes: Counter = Counter()
+    stop_local = threading.Event()
+    workers = [threading.Thread(target=abuser, args=(base, stop_local, codes, k), daemon=True) for k in range(threads)]
+    for w in workers:
+        w.start()
+    stop.wait()
+    stop_local.set()
+    for w in workers:
+        w.join(60)
+    shared.update(codes)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -94,15 +108,17 @@ def main(argv: list[str] | None = None) -> int:
         patient(base, 3, questions, 0)  # warm up
         rss_before = rss_mb(proc.pid)
         quiet = patient(base, args.seconds, questions, 1)
-        stop, codes = threading.Event(), Counter()
-        threads = [threading.Thread(target=abuser, args=(base, stop, codes, k), daemon=True) for k in range(args.abusers)]
-        for t in threads:
-            t.start()
+        # The abusive client is another process (its own GIL), as it would be another machine.
+        ctx = multiprocessing.get_context("spawn")
+        stop, codes = ctx.Event(), ctx.Manager().dict()
+        abuse = ctx.Process(target=abusive_client, args=(base, stop, codes, args.abusers), daemon=True)
+        abuse.start()
+        time.sleep(2)
         loaded = patient(base, args.seconds, questions, 2)
         rss_under = rss_mb(proc.pid)
         stop.set()
-        for t in threads:
-            t.join(60)
+        abuse.join(90)
+        codes = Counter(dict(codes))
         time.sleep(5)
         rss_after = rss_mb(proc.pid)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
