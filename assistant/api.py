@@ -77,6 +77,15 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def peek(self, key: str) -> float:
+        """0 while `key` has a token left, else the seconds until it has one; spends nothing."""
+        if self.rate <= 0:
+            return 0.0
+        with self._lock:
+            tokens, last = self._buckets.get(key, (self.burst, time.monotonic()))
+        tokens = min(self.burst, tokens + (time.monotonic() - last) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def check(self, key: str) -> float:
         """0 when the request may go ahead, else the seconds to wait."""
         if self.rate <= 0:
@@ -177,6 +186,9 @@ class Guard:
 
     def __init__(self, app, settings, throttle: LoginThrottle):
         self.app, self.s, self.throttle = app, settings, throttle
+        # Refused requests (oversized, uploads, unknown functions) spend a client's tokens here; once they
+        # are gone its next requests with a body get a 429 before a byte of the body is read.
+        self.refusals = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self.trusted = {h.strip() for h in settings.trusted_proxies.split(",") if h.strip()}
         origins = " ".join(o.strip() for o in settings.cors_origins.split(",") if o.strip())
         self.patient_ancestors = ("frame-ancestors 'self' " + origins).strip()
@@ -206,13 +218,20 @@ class Guard:
             await send(body)
 
         if method in ("POST", "PUT", "PATCH", "DELETE"):
+            wait = self.refusals.peek(client)
+            if wait:
+                return await refuse(429, "Too many refused requests; please wait a moment.",
+                                    [(b"retry-after", str(math.ceil(wait)).encode())])
             if path.endswith("/gradio_api/upload") or "/gradio_api/upload" in path:
+                self.refusals.check(client)
                 return await refuse(403, "This service does not accept file uploads.")
             body = await self._read_body(scope, receive)
             if body is None:
+                self.refusals.check(client)
                 return await refuse(413, f"The request body is larger than {self.s.max_body_bytes:,} bytes.")
             unknown = self._unknown_gradio_call(scope, path, body)
             if unknown:
+                self.refusals.check(client)
                 return await refuse(404, unknown)
             login_keys = self._login_keys(path, client, body)
             if login_keys:
