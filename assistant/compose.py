@@ -148,7 +148,7 @@ def sources_block(citations: list[Citation]) -> str:
     lines = ["**Sources**"]
     for c in citations:
         where = f"{c.title} — {c.section}" if c.section else c.title
-        link = f" <{c.url}>" if c.url else ""
+        link = f" <{c.url}>" if c.url and c.url.lower().startswith(("http://", "https://")) else ""
         lines.append(f"[{c.number}] {where} (passage `{c.chunk_id}`){link}")
     return "\n".join(lines)
 

@@ -170,7 +170,16 @@ def _parse_file(path: Path, rel: str, skipped: list[tuple[str, str]]) -> list[Do
     if not body:
         raise ValueError("empty document")
     title = meta.pop("title", None) or _first_heading(body) or _title_from(path)
-    return [Document(id=rel, title=title, text=body + "\n", metadata=meta)]
+    return [Document(id=rel, title=title, text=body + "\n", metadata=_safe_url(meta, rel))]
+
+
+def _safe_url(meta: dict, where: str) -> dict:
+    """A document's `url` is kept only when it is an http(s) address (not javascript:, data:, file:...)."""
+    url = str(meta.get("url", "")).strip()
+    if url and not re.match(r"https?://[^\s<>\"']+$", url, re.I):
+        log.warning("%s: url %r is not an http(s) address; ignored", where, url[:80])
+        meta = {k: v for k, v in meta.items() if k != "url"}
+    return meta
 
 
 def _parse_jsonl(path: Path, rel: str, skipped: list[tuple[str, str]]) -> list[Document]:
@@ -190,7 +199,7 @@ def _parse_jsonl(path: Path, rel: str, skipped: list[tuple[str, str]]) -> list[D
                 continue
             meta = {k: str(v) for k, v in rec.items() if k not in ("id", "title", "text") and v is not None}
             title = clean(str(rec.get("title") or rid)).strip()
-            docs.append(Document(id=rid, title=title, text=text + "\n", metadata=meta))
+            docs.append(Document(id=rid, title=title, text=text + "\n", metadata=_safe_url(meta, f"{rel}:{n}")))
     return docs
 
 

@@ -26,9 +26,33 @@ def escape_tags(text: str) -> str:
     return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
-def patient_markdown(text: str, citations) -> str:
+_IMAGE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")
+_LINK = re.compile(r"\[([^\]\n]+)\]\(\s*((?:[^()\s]|\([^()\s]*\))+)[^)\n]*\)")
+_BARE_URL = re.compile(r"(?<![`(\w])(?:https?|ftp)://[^\s<>`)\]]+|(?<![`\w/.])www\.[^\s<>`)\]]+", re.I)
+
+
+def link_allowed(url: str, hosts: tuple[str, ...]) -> bool:
+    """An http(s) link to one of the clinic's hosts (or a subdomain of one)."""
+    m = re.match(r"https?://([^/:?#\s]+)", url, re.I)
+    host = m.group(1).lower() if m else ""
+    return bool(host) and any(host == h or host.endswith("." + h) for h in hosts)
+
+
+def safe_markdown(text: str, link_hosts: tuple[str, ...] = ()) -> str:
+    """Corpus text as patients see it: no images (their alt text instead), links only to the clinic's
+    hosts (others as plain text), addresses of other hosts not made clickable."""
+    text = _IMAGE.sub(lambda m: m.group(1), text)
+    text = _LINK.sub(lambda m: m.group(0) if link_allowed(m.group(2), link_hosts) else m.group(1), text)
+    return _BARE_URL.sub(lambda m: m.group(0) if link_allowed(m.group(0), link_hosts) else f"`{m.group(0)}`", text)
+
+
+def hosts(setting: str) -> tuple[str, ...]:
+    return tuple(h.strip().lower() for h in setting.split(",") if h.strip())
+
+
+def patient_markdown(text: str, citations, link_hosts: tuple[str, ...] = ()) -> str:
     """The reply as the chat shows it: the source list becomes one expandable passage per citation."""
-    body = escape_tags(text)
+    body = safe_markdown(escape_tags(text), link_hosts)
     if not citations:
         return body
     blocks = []
@@ -111,7 +135,7 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
             shown.append({"role": "user", "content": escape_tags(question)})
             try:
                 reply, qid = service.ask(question, raw, channel="chat")
-                text = patient_markdown(reply.text, reply.citations)
+                text = patient_markdown(reply.text, reply.citations, hosts(s.link_hosts))
                 answer_raw = reply.text
             except Unavailable:
                 reply, qid = None, None
@@ -252,7 +276,8 @@ def staff_app(service: Service) -> gr.Blocks:
                 info = {"route": reply.route, "triage": reply.triage, "standalone_question": reply.standalone_question,
                         "signals": reply.signals, "citations": [f"[{c.number}] {c.source} {c.chunk_id}" for c in reply.citations]}
                 stages = [[k, v] for k, v in reply.timings.items()] + [["total", round(sum(reply.timings.values()), 2)]]
-                return patient_markdown(reply.text, reply.citations), info, _passages(reply), stages
+                return (patient_markdown(reply.text, reply.citations, hosts(s.link_hosts)), info, _passages(reply),
+                        stages)
 
             go.click(preview, [q, hist], [patient_view, decision, passages, timings], api_visibility="private")
             q.submit(preview, [q, hist], [patient_view, decision, passages, timings], api_visibility="private")

@@ -228,3 +228,27 @@ def test_failed_staff_logins_are_throttled_per_client(apps):
 def test_look_alike_letters_do_not_hide_an_emergency(apps, message):
     r = httpx.post(apps.base + "/api/ask", json={"question": message}, timeout=60)
     assert r.status_code == 200 and r.json()["route"] == "emergency", r.json()["text"][:200]
+
+
+# ---- content integrity: a clinic's words are shown as text ----------------------------------------------
+def test_corpus_images_and_foreign_links_are_shown_as_text():
+    from assistant.ui import patient_markdown, safe_markdown
+
+    text = ("See ![chart](https://tracker.example/pixel.png) and [our page](https://www.clinic.example/prolo) "
+            "or [this](javascript:alert(1)) and [that](https://evil.example/x) at https://evil.example/y.")
+    out = safe_markdown(text, ("clinic.example",))
+    assert "pixel.png" not in out and "chart" in out
+    assert "[our page](https://www.clinic.example/prolo)" in out
+    assert "javascript:" not in out and "(https://evil.example/x)" not in out and "that" in out
+    assert "`https://evil.example/y.`" in out  # shown, not clickable
+    assert "](" not in safe_markdown("[x](https://clinic.example.evil.example/)", ("clinic.example",))
+    assert "pixel.png" not in patient_markdown("![a](https://t.example/pixel.png)", [])
+
+
+def test_a_front_matter_url_must_be_http(tmp_path):
+    from assistant.documents import load_corpus
+
+    (tmp_path / "a.md").write_text("---\ntitle: A\nurl: javascript:alert(1)\n---\n# A\n\nText about knees.\n")
+    (tmp_path / "b.md").write_text("---\ntitle: B\nurl: https://clinic.example/b\n---\n# B\n\nText about hips.\n")
+    docs = {d.id: d for d in load_corpus(tmp_path).documents}
+    assert "url" not in docs["a.md"].metadata and docs["b.md"].metadata["url"] == "https://clinic.example/b"
