@@ -63,6 +63,17 @@ class AskResponse(BaseModel):
     question_id: int | None = None
 
 
+class CuratedRequest(BaseModel):
+    question: str
+    answer: str
+    reviewer: str = Field(description="The author's name (the first reviewer).")
+    review_date: str = Field(examples=["2026-12-06"])
+
+
+class ApproveRequest(BaseModel):
+    reviewer: str = Field(description="The approving reviewer's name: not the author.")
+
+
 class FeedbackRequest(BaseModel):
     question_id: int | None = Field(None, ge=1, le=2**63 - 1)  # SQLite's integer range
     rating: int = Field(description="1 for thumbs up, -1 for thumbs down.")
@@ -431,6 +442,35 @@ def create_api(service: Service, staff_user: str, staff_password: str, limiter: 
     def staff_status(user: str = Depends(staff)):
         return service.status()
 
+    @app.get("/api/staff/curated", tags=["staff"], summary="Curated answers, pending and published (staff login)")
+    def staff_curated(status: str | None = None, user: str = Depends(staff)):
+        return service.store.rows("curated", 500, status if status in ("pending", "published") else None)
+
+    @app.post("/api/staff/curated", tags=["staff"], status_code=201,
+              summary="Propose a curated answer; it goes live when a second reviewer approves it (staff login)")
+    def staff_propose(body: CuratedRequest, user: str = Depends(staff)):
+        try:
+            return SafeJSONResponse(service.add_faq(body.question, body.answer, body.reviewer, body.review_date,
+                                                    login=user), 201)
+        except InputError as exc:
+            return SafeJSONResponse({"error": str(exc)}, 422)
+        except IndexBusyError as exc:
+            return SafeJSONResponse({"error": str(exc)}, 409)
+
+    @app.post("/api/staff/curated/{entry_id}/approve", tags=["staff"],
+              summary="A second reviewer approves a curated answer: it is published and indexed (staff login)")
+    def staff_approve(entry_id: int, body: ApproveRequest, user: str = Depends(staff)):
+        try:
+            return service.approve_faq(entry_id, body.reviewer, login=user)
+        except InputError as exc:
+            return SafeJSONResponse({"error": str(exc)}, 422)
+        except IndexBusyError as exc:
+            return SafeJSONResponse({"error": str(exc)}, 409)
+
+    @app.get("/api/staff/actions", tags=["staff"], summary="Who did what in the staff console and API (staff login)")
+    def staff_actions(limit: int = 200, user: str = Depends(staff)):
+        return service.store.rows("staff_actions", max(1, min(limit, 10_000)))
+
     @app.get("/api/staff/{table}.csv", tags=["staff"], summary="Export the question log or feedback as CSV (staff login)")
     def staff_csv(table: str, user: str = Depends(staff)):
         if table not in ("questions", "feedback"):
@@ -447,7 +487,9 @@ def create_api(service: Service, staff_user: str, staff_password: str, limiter: 
     @app.post("/api/staff/rebuild", tags=["staff"], summary="Rebuild the index from the corpus (staff login)")
     def staff_rebuild(user: str = Depends(staff)):
         try:
-            return {"message": service.rebuild()}
+            message = service.rebuild()
+            service.store.log_action(user, "rebuilt", message)
+            return {"message": message}
         except IndexBusyError as exc:
             return SafeJSONResponse({"error": str(exc)}, 409)
         except AssistantError as exc:

@@ -57,6 +57,9 @@ def cmd_index(args) -> int:
         for doc_id in report.load.stale:
             print(f"left out {doc_id}: past its review_due date", file=sys.stderr)
         print(report.load.summary())
+    for f in report.flags:
+        what = "held back (not indexed) until the source is edited" if f.kind == "hold" else "for review"
+        print(f"staff review: {f.document} line {f.line}, {what}: {f.text[:100]}", file=sys.stderr)
     print(report.summary())
     print(calibrate_index(s, embedder, force=report.written))
     return 0

@@ -251,3 +251,39 @@ def load_corpus(corpus_dir: str | Path, skip_stale: bool = True, today: dt.date 
     for did in stale:
         log.warning("left out %s: past its review_due date", did)
     return LoadReport(docs, skipped, stale)
+
+
+@dataclass(frozen=True)
+class ReviewFlag:
+    """A line of a document that staff should look at: `held` ones are left out of the index."""
+
+    document: str
+    line: int
+    text: str
+    kind: str  # "hold" or "review"
+
+    def as_dict(self) -> dict:
+        return {"document": self.document, "line": self.line, "text": self.text[:300], "kind": self.kind}
+
+
+def review_documents(documents: list[Document], rules: dict) -> tuple[list[Document], list[ReviewFlag]]:
+    """Check each line against the clinic's review rules (prompts/review_flags.toml): lines to hold are
+    removed from the document; both kinds are returned as flags for staff."""
+    compiled = {kind: [re.compile(p, re.IGNORECASE) for p in (rules.get(kind) or {}).get("patterns", [])]
+                for kind in ("hold", "review")}
+    out, flags = [], []
+    for doc in documents:
+        kept = []
+        for n, line in enumerate(doc.text.split("\n"), 1):
+            kind = next((k for k in ("hold", "review") if any(p.search(line) for p in compiled[k])), None)
+            if kind:
+                flags.append(ReviewFlag(doc.id, n, line.strip(), kind))
+            if kind != "hold":
+                kept.append(line)
+        out.append(doc if len(kept) == doc.text.count("\n") + 1 else
+                   Document(id=doc.id, title=doc.title, text="\n".join(kept), metadata=doc.metadata))
+    for f in flags:
+        log.warning("%s line %d %s: %s", f.document, f.line, "held back for staff review" if f.kind == "hold"
+                    else "flagged for staff review", f.text[:120])
+    return out, flags
+

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import prompts
 from .chunking import Chunk, Chunker
-from .documents import Document, LoadReport, load_corpus
+from .documents import Document, LoadReport, load_corpus, review_documents
 from .embedding import Embedder
 from .errors import CorpusError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from .sentences import SentenceVectors, chunk_sentences
@@ -29,6 +29,7 @@ from .text import analyze, words
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+REVIEW_RULES = "review_flags.toml"  # lines for staff review (assistant.documents.review_documents)
 CURRENT = "CURRENT"
 FILES = ("manifest.json", "chunks.jsonl", "embeddings.npy", "vectors.faiss")
 BUILD_HINT = "Run `assistant index --full` to rebuild it."
@@ -307,6 +308,7 @@ class BuildReport:
     written: bool
     folder: str
     load: LoadReport | None = None
+    flags: list = field(default_factory=list)  # ReviewFlag: lines staff should look at (held ones not indexed)
 
     def summary(self) -> str:
         rate = self.embedded / self.seconds if self.seconds > 0 else 0.0
@@ -400,6 +402,7 @@ def build_index(
         if documents is None:
             load = load_corpus(corpus_dir, skip_stale=settings.skip_stale)
             documents = load.documents
+        documents, flags = review_documents(documents, prompts.toml(settings.prompts_dir, REVIEW_RULES))
         if not documents:
             raise CorpusError(
                 f"No usable documents in {corpus_dir}/ (see the skipped files above); the previous index "
@@ -416,7 +419,7 @@ def build_index(
         if (prev and not new and not changed and not removed and prev[0].get("index_type_requested") == settings.index_type
                 and prev[0].get("profile", {}) == profile):
             return BuildReport(len(documents), prev[0]["counts"]["chunks"], 0, 0, 0, 0,
-                               time.perf_counter() - t0, 0.0, False, str(_current_folder(index_dir)), load)
+                               time.perf_counter() - t0, 0.0, False, str(_current_folder(index_dir)), load, flags)
 
         chunker = Chunker(embedder.count_tokens, settings.max_tokens, settings.overlap_sentences)
         todo = {d.id for d in new + changed} if prev else set(hashes)
@@ -469,6 +472,8 @@ def build_index(
             "corpus": str(corpus_dir),
             # The clinic's own words for this corpus (its profile.toml), carried with the index.
             "profile": profile,
+            # Lines staff should look at (prompts/review_flags.toml); "hold" lines are not in the index.
+            "review_flags": [f.as_dict() for f in flags],
         }
         tmp = index_dir / f".tmp-{uuid.uuid4().hex[:12]}"
         tmp.mkdir()
@@ -501,7 +506,7 @@ def build_index(
         _remove_old_versions(index_dir, keep=version)
         return BuildReport(len(documents), len(chunks), len(new) if prev else len(documents),
                            len(changed), len(removed), len(to_embed), time.perf_counter() - t0,
-                           embed_seconds, True, str(index_dir / version), load)
+                           embed_seconds, True, str(index_dir / version), load, flags=flags)
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()

@@ -183,7 +183,8 @@ class Service:
             m = bot.index.manifest
             info["index"] = {"documents": m.get("counts", {}).get("documents"), "chunks": m.get("counts", {}).get("chunks"),
                              "model": m.get("model", {}).get("id"), "index_type": m.get("index_type"),
-                             "built_at": m.get("built_at"), "version": Path(bot.index.folder).name}
+                             "built_at": m.get("built_at"), "version": Path(bot.index.folder).name,
+                             "review_flags": m.get("review_flags", [])}
         b = self.build
         info["rebuild"] = {"running": b.running, "done": b.done, "total": b.total, "message": b.message}
         return info
@@ -241,8 +242,9 @@ class Service:
             self._build.release()
 
     def add_faq(self, question: str, answer: str, reviewer: str, review_date: str,
-                progress: Callable[[int, int], None] | None = None) -> Path:
-        """Save a staff-written FAQ entry as a corpus document and index it incrementally."""
+                progress: Callable[[int, int], None] | None = None, login: str = "") -> dict:
+        """Propose a staff-written FAQ entry. With curated_approvals = 2 it waits for a second reviewer
+        (approve_faq); with 1 it is published at once. Returns the entry (id, status, path)."""
         question, answer, reviewer = (x.strip() if isinstance(x, str) else "" for x in (question, answer, reviewer))
         if not question or not answer or not reviewer:
             raise InputError("A curated answer needs the question, the answer text and the reviewer's name.")
@@ -250,6 +252,38 @@ class Service:
             reviewed = dt.date.fromisoformat(str(review_date).strip()[:10])
         except ValueError:
             raise InputError("The review date must look like 2026-11-27.") from None
+        entry_id = self.store.add_curated(question=question, answer=answer, author=reviewer,
+                                          review_date=reviewed.isoformat(), status="pending")
+        self.store.log_action(login, "proposed", f"curated answer {entry_id} by {reviewer}: {question}")
+        if self.settings.curated_approvals <= 1:
+            return self.approve_faq(entry_id, reviewer, progress, login=login)
+        return self.store.curated(entry_id)
+
+    def approve_faq(self, entry_id: int, approver: str, progress: Callable[[int, int], None] | None = None,
+                    login: str = "") -> dict:
+        """A second reviewer signs a pending curated answer: it is saved as a corpus document and indexed."""
+        entry = self.store.curated(int(entry_id))
+        approver = approver.strip() if isinstance(approver, str) else ""
+        if entry is None:
+            raise InputError(f"There is no curated answer {entry_id}.")
+        if entry["status"] != "pending":
+            raise InputError(f"Curated answer {entry_id} is already published ({entry['path']}).")
+        if not approver:
+            raise InputError("Approving needs the approving reviewer's name.")
+        if self.settings.curated_approvals > 1 and approver.casefold() == entry["author"].casefold():
+            raise InputError(f"Curated answer {entry_id} was written by {entry['author']}; a second reviewer must "
+                             "approve it.")
+        path = self._publish_faq(entry["question"], entry["answer"], entry["author"], approver,
+                                 dt.date.fromisoformat(entry["review_date"]), progress)
+        rel = path.relative_to(self.settings.corpus_dir).as_posix()
+        self.store.publish_curated(int(entry_id), approver, rel)
+        self.store.log_action(login, "published", f"curated answer {entry_id} as {rel}: written by "
+                                                  f"{entry['author']}, approved by {approver}")
+        return self.store.curated(int(entry_id))
+
+    def _publish_faq(self, question: str, answer: str, reviewer: str, approver: str, reviewed: dt.date,
+                     progress: Callable[[int, int], None] | None = None) -> Path:
+        """Save a signed FAQ entry as a corpus document and index it incrementally."""
         flat = lambda s: " ".join(s.split())  # noqa: E731 - front matter values are single lines
         folder = Path(self.settings.corpus_dir) / self.settings.faq_subdir
         folder.mkdir(parents=True, exist_ok=True)
@@ -257,7 +291,9 @@ class Service:
         n = 2
         while path.exists():
             path, n = folder / f"{slug(question)}-{n}.md", n + 1
-        text = (f"---\ntitle: {flat(question)}\nreviewed_by: {flat(reviewer)}\nreviewed_on: {reviewed.isoformat()}\n"
+        approved = f"approved_by: {flat(approver)}\n" if approver.casefold() != reviewer.casefold() else ""
+        text = (f"---\ntitle: {flat(question)}\nreviewed_by: {flat(reviewer)}\n{approved}"
+                f"reviewed_on: {reviewed.isoformat()}\n"
                 f"review_due: {(reviewed + dt.timedelta(days=365)).isoformat()}\n---\n"
                 f"# {flat(question)}\n\n## Answer\n\n{answer}\n")
         tmp = path.with_suffix(".tmp")

@@ -105,6 +105,9 @@ class Settings:
     # Hosts a corpus link may point to (comma-separated; their subdomains too). Other links, and every
     # image, are shown to patients as plain text.
     link_hosts: str = ""
+    # A curated answer goes live once this many different staff have signed it: its author and, with 2
+    # (the default), a second reviewer who approves it. 1 for a one-person clinic.
+    curated_approvals: int = 2
     # False: the question log keeps a hash of each question and its route, never its text.
     store_question_text: bool = True
     app_concurrency: int = 16
@@ -162,6 +165,8 @@ def validate(s: Settings) -> Settings:
     if s.rate_limit_per_minute < 0 or s.rate_limit_burst < 1 or s.max_body_bytes < 1024:
         raise ConfigError("rate_limit_per_minute must be 0 or more, rate_limit_burst at least 1, "
                           "max_body_bytes at least 1024.")
+    if s.curated_approvals not in (1, 2):
+        raise ConfigError(f"curated_approvals={s.curated_approvals}; choose 1 (one-person clinic) or 2.")
     if s.login_max_failures < 1 or s.login_window_seconds < 1 or s.min_staff_password_chars < 1:
         raise ConfigError("login_max_failures, login_window_seconds and min_staff_password_chars must be at least 1.")
     if s.top_k < 1 or s.candidate_pool < s.top_k:

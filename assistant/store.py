@@ -37,10 +37,30 @@ CREATE TABLE IF NOT EXISTS feedback (
     answer TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS questions_route ON questions(route);
+CREATE TABLE IF NOT EXISTS curated (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    author TEXT NOT NULL,
+    review_date TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'published')),
+    approved_by TEXT NOT NULL DEFAULT '',
+    path TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS staff_actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    login TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 """
 TABLES = {
     "questions": ("id", "ts", "channel", "question", "standalone_question", "route", "triage", "sources", "latency_ms"),
     "feedback": ("id", "ts", "question_id", "rating", "comment", "question", "answer"),
+    "curated": ("id", "ts", "question", "answer", "author", "review_date", "status", "approved_by", "path"),
+    "staff_actions": ("id", "ts", "login", "action", "detail"),
 }
 MAX_TEXT = 4000
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -139,6 +159,31 @@ class Store:
             cur = db.execute("UPDATE feedback SET comment = ? WHERE id = ?", (text, feedback_id))
             return cur.rowcount == 1
 
+    # ---- curated answers (staff-written, not redacted: they become corpus documents) ---------------------
+    def add_curated(self, *, question: str, answer: str, author: str, review_date: str, status: str,
+                    path: str = "") -> int:
+        with self._conn(write=True) as db:
+            cur = db.execute("INSERT INTO curated (ts, question, answer, author, review_date, status, path) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)", (time.time(), question, answer, author, review_date,
+                                                              status, path))
+            return int(cur.lastrowid)
+
+    def curated(self, entry_id: int) -> dict | None:
+        with self._conn() as db:
+            row = db.execute(f"SELECT {', '.join(TABLES['curated'])} FROM curated WHERE id = ?", (entry_id,)).fetchone()
+        return dict(row) if row else None
+
+    def publish_curated(self, entry_id: int, approved_by: str, path: str) -> None:
+        with self._conn(write=True) as db:
+            db.execute("UPDATE curated SET status = 'published', approved_by = ?, path = ? WHERE id = ?",
+                       (approved_by, path, entry_id))
+
+    def log_action(self, login: str, action: str, detail: str) -> None:
+        """Who did what in the staff console or staff API (kept, never redacted)."""
+        with self._conn(write=True) as db:
+            db.execute("INSERT INTO staff_actions (ts, login, action, detail) VALUES (?, ?, ?, ?)",
+                       (time.time(), login or "", action, detail[:MAX_TEXT]))
+
     def rows(self, table: str, limit: int = 200, route: str | None = None) -> list[dict]:
         """The newest rows of a table, newest first, timestamps as ISO text."""
         if table not in TABLES:
@@ -146,6 +191,8 @@ class Store:
         sql, args = f"SELECT {', '.join(TABLES[table])} FROM {table}", []
         if route and table == "questions":
             sql, args = sql + " WHERE route = ?", [route]
+        elif route and table == "curated":
+            sql, args = sql + " WHERE status = ?", [route]
         sql += " ORDER BY id DESC LIMIT ?"
         with self._conn() as db:
             rows = [dict(r) for r in db.execute(sql, [*args, int(limit)])]

@@ -305,8 +305,10 @@ def staff_app(service: Service) -> gr.Blocks:
             demo.load(load_log, [route], [log_table, fb_table], api_visibility="private")
 
         with gr.Tab("Curated answers", elem_id="tab-curate"):
-            gr.Markdown("Turn a question the assistant abstained on into a reviewed FAQ entry. It is saved in "
-                        f"`{s.corpus_dir}/{s.faq_subdir}/`, indexed at once and cited like any other source.")
+            two = s.curated_approvals > 1
+            gr.Markdown("Turn a question the assistant abstained on into a reviewed FAQ entry. "
+                        + ("A second reviewer approves it below; then it is saved in " if two else "It is saved in ")
+                        + f"`{s.corpus_dir}/{s.faq_subdir}/`, indexed at once and cited like any other source.")
             pick = gr.Dropdown([], label="Abstained questions from the log", allow_custom_value=True)
             reload_pick = gr.Button("Load abstained questions", size="sm")
             fq = gr.Textbox(label="Question")
@@ -314,26 +316,59 @@ def staff_app(service: Service) -> gr.Blocks:
             with gr.Row():
                 reviewer = gr.Textbox(label="Reviewer")
                 rdate = gr.Textbox(label="Review date (YYYY-MM-DD)", value=dt.date.today().isoformat())
-            save = gr.Button("Save and index", variant="primary")
+            save = gr.Button("Propose for approval" if two else "Save and index", variant="primary")
             faq_status = gr.Markdown()
+            with gr.Row(visible=two):
+                pending = gr.Dropdown([], label="Waiting for a second reviewer", allow_custom_value=False, scale=3)
+                approver = gr.Textbox(label="Approving reviewer (not the author)", scale=2)
+                approve = gr.Button("Approve and publish", scale=1)
+            pending_text = gr.Markdown(visible=two)
 
             def abstained():
                 qs = list(dict.fromkeys(r["question"] for r in service.store.rows("questions", 500, "abstain")))
                 return gr.update(choices=qs, value=qs[0] if qs else None)
 
-            def save_faq(question, answer, who, when, progress=gr.Progress()):
+            def pending_entries():
+                rows = service.store.rows("curated", 200, "pending")
+                return gr.update(choices=[(f"#{r['id']} {r['question'][:80]} (by {r['author']})", r["id"])
+                                          for r in rows], value=rows[0]["id"] if rows else None)
+
+            def show_pending(entry_id):
+                entry = service.store.curated(int(entry_id)) if entry_id else None
+                if entry is None:
+                    return ""
+                return (f"**{html.escape(entry['question'])}** (written by {html.escape(entry['author'])}, "
+                        f"{entry['review_date']})\n\n{escape_tags(entry['answer'])}")
+
+            def save_faq(question, answer, who, when, request: gr.Request, progress=gr.Progress()):
                 try:
-                    path = service.add_faq(question, answer, who, when,
-                                           progress=lambda d, t: progress((d, t), desc="Embedding"))
+                    entry = service.add_faq(question, answer, who, when, login=getattr(request, "username", "") or "",
+                                            progress=lambda d, t: progress((d, t), desc="Embedding"))
                 except AssistantError as exc:
                     raise gr.Error(str(exc)) from None
-                return f"Saved `{path}` and indexed it. {service.build.message}"
+                if entry["status"] == "pending":
+                    return (f"Saved as curated answer #{entry['id']}; it goes live when a second reviewer approves "
+                            "it below."), pending_entries()
+                return f"Saved `{entry['path']}` and indexed it. {service.build.message}", pending_entries()
+
+            def approve_faq(entry_id, who, request: gr.Request, progress=gr.Progress()):
+                if not entry_id:
+                    raise gr.Error("Choose a curated answer to approve.")
+                try:
+                    entry = service.approve_faq(int(entry_id), who, login=getattr(request, "username", "") or "",
+                                                progress=lambda d, t: progress((d, t), desc="Embedding"))
+                except AssistantError as exc:
+                    raise gr.Error(str(exc)) from None
+                return f"Published `{entry['path']}` and indexed it. {service.build.message}", pending_entries()
 
             # today's date on each page load (a callable default would be listed as a public API endpoint)
             demo.load(lambda: dt.date.today().isoformat(), None, rdate, api_visibility="private")
             reload_pick.click(abstained, None, pick, api_visibility="private")
             pick.change(lambda v: v or "", pick, fq, api_visibility="private")
-            save.click(save_faq, [fq, fa, reviewer, rdate], faq_status, api_visibility="private")
+            save.click(save_faq, [fq, fa, reviewer, rdate], [faq_status, pending], api_visibility="private")
+            approve.click(approve_faq, [pending, approver], [faq_status, pending], api_visibility="private")
+            pending.change(show_pending, pending, pending_text, api_visibility="private")
+            demo.load(pending_entries, None, pending, api_visibility="private")
 
         with gr.Tab("Index", elem_id="tab-index"):
             index_info = gr.JSON(label="Index status (from the manifest)")

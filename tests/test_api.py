@@ -21,7 +21,8 @@ FOLLOW = [{"role": "user", "content": "What is prolotherapy?"},
           {"role": "assistant", "content": "It is an injection-based approach."}]
 CLINIC, EVIL = "https://clinic.example", "https://evil.example"
 STAFF_ROUTES = [("GET", "/api/staff/status"), ("GET", "/api/staff/questions.csv"), ("GET", "/api/staff/feedback.csv"),
-                ("GET", "/api/staff/questions"), ("GET", "/api/staff/feedback"), ("POST", "/api/staff/rebuild")]
+                ("GET", "/api/staff/questions"), ("GET", "/api/staff/feedback"), ("POST", "/api/staff/rebuild"),
+                ("GET", "/api/staff/curated"), ("GET", "/api/staff/actions")]
 # Personal data asked through the API and the chat; none of it may reach the question log or the app log.
 PII_QUESTIONS = [
     "My name is Zelda Quixote, email zelda.quixote@example.com, phone (555) 867-5309. How many sessions?",
