@@ -100,7 +100,7 @@ PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched c
 # ---- names --------------------------------------------------------------------------------------------
 _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*\.?", re.UNICODE)
 _INTRO = re.compile(  # a name follows these (case-insensitive, at the end of the text before the name)
-    r"(?:\bmy\s+name\s+is|\bmy\s+name's|\bname\s*(?:is|:)|\bi\s*am|\bi'?m|\bthis\s+is|\bit'?s|\bcall\s+me|"
+    r"(?:\bmy\s+name\s+is|\bmy\s+name's|\bname\s*(?:is|:)|\bname\b[^.!?\n]{1,20}?\b(?:is|:)|\bi\s*am|\bi'?m|\bthis\s+is|\bit'?s|\bcall\s+me|"
     r"\bcalled|\bnamed|\bregards,?|\bthanks,?|\bthank\s+you,?|\bsincerely,?|\bcheers,?|\bbest,?|\blove,?|"
     r"\bxoxo,?|\bsigned,?|\bsig:|\bsign(?:ed)?\s+off|\bpatient:|\bpt:|\bresident:|\bname\s+of|"
     r"\b(?:dr|doctor|mr|mrs|ms|miss|mx|nurse|prof|professor|sister|brother|father|mother|coach|pastor|rev)\.?|"
@@ -172,6 +172,16 @@ def _uncased(token: str) -> bool:
     return token[:1].isalpha() and not token[:1].isupper() and not token[:1].islower()
 
 
+def _foreign(token: str) -> bool:
+    """Letters of a non-Latin script left after look-alike folding (Greek, Cyrillic, Han, Hangul, Arabic...)."""
+    return any(c.isalpha() and not unicodedata.name(c, "LATIN").startswith("LATIN") for c in token)
+
+
+def _mostly_latin(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return sum(unicodedata.name(c, "LATIN").startswith("LATIN") for c in letters) >= 0.7 * max(len(letters), 1)
+
+
 @lru_cache(maxsize=20_000)
 def _rare(word: str) -> bool:
     """Not an everyday English word (names mostly are not)."""
@@ -204,6 +214,7 @@ def find_names(text: str) -> list[tuple[int, int]]:
     names, eponyms, ordinary, places = w["names"], w["eponyms"], w["ordinary"], w["places"]
     tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
     lowercase_message = not any(_is_cap(t) for _, _, t in tokens[1:])
+    latin = _mostly_latin(text)
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(tokens):
@@ -215,7 +226,7 @@ def find_names(text: str) -> list[tuple[int, int]]:
         cued = title or bool(_INTRO.search(before))
         caps = _is_cap(tok)
         bare = tok.rstrip(".")
-        acronym = bare.isupper() and len(bare) <= 4 and not text.isupper()  # ART, PRP, ACL: not names
+        acronym = bare.isupper() and 2 <= len(bare) <= 4 and not text.isupper()  # ART, PRP, ACL: not names
         lead_initial = len(tok.rstrip(".")) == 1 and tok[:1].isupper() and tok.endswith(".") and i + 1 < len(tokens) \
             and _is_cap(tokens[i + 1][2])  # "T. H. Morimoto", "Mr. A. RAHMAN"
         if (key in _STOP or len(key) < 2) and not lead_initial:
@@ -242,7 +253,9 @@ def find_names(text: str) -> list[tuple[int, int]]:
             if k2 in _JOINERS and j + 1 < len(tokens) and _is_cap(tokens[j + 1][2]):
                 j, last_end = j + 1, e2
                 continue
-            lower_ok = not _is_cap(t2) and not caps and (k2 in names and k2 not in ordinary or cued and _rare(k2)
+            first_namey = key in names and key not in ordinary
+            lower_ok = not _is_cap(t2) and not caps and (k2 in names and k2 not in ordinary
+                                                         or (cued or first_namey) and _rare(k2)
                                                          or strong and j == i + 1 and not _common(k2)) \
                 and (cued or key in names and key not in ordinary)
             if (_is_cap(t2) and (caps or lowercase_message)) or _uncased(t2) or lower_ok:
@@ -256,13 +269,18 @@ def find_names(text: str) -> list[tuple[int, int]]:
         signed = bool(_AFTER_NAME.match(after))
         sentence_start = bool(_SENTENCE_START.search(before))
         namey = key in names and key not in ordinary
-        place = (key in places or bool(_PLACE_BEFORE.search(before))) and not title and not (length > 1 and namey)
+        surname = length > 1 and _key(tokens[j - 1][2]) in names and _key(tokens[j - 1][2]) not in ordinary
+        place = (key in places or bool(_PLACE_BEFORE.search(before))) and not title and not (length > 1 and namey) \
+            and not surname
         paren = before.rstrip().endswith("(")
         if cued and not title and re.search(r"[-\u2013\u2014~]\s*$", before) and not re.match(r"\s*(?:$|[,.\n])", after):
             cued = False  # a dash introduces a signature ("... Thank you - T. Wisniewski, tel."), not "Parasites - X ?"
         unknown = sum(_key(t) not in names for _, _, t in tokens[i:j] if len(t.rstrip(".")) > 1)
         eponym = any(_key(t) in eponyms for _, _, t in tokens[i:j])
-        if condition and not (title or cued and length > 1):
+        last_line = bool(re.match(r"\s*[.!]?\s*(?:$|\n)", after)) and bool(re.search(r"(?:^|\n|,)\s*$", before))
+        if latin and _foreign(tok):
+            is_name = True  # a word in another script inside an English message: a name, as a rule
+        elif condition and not (title or cued and length > 1):
             is_name = False  # "Parkinson's disease", "Tommy John surgery", "Baker's cyst": not a person
         elif title:
             is_name = caps or namey or _rare(key)
@@ -271,7 +289,7 @@ def find_names(text: str) -> list[tuple[int, int]]:
                 or _uncased(tok) or (not caps and _rare(key) and len(key) > 2) or (length > 1 and any(known))
         elif paren and namey and not eponym:
             is_name = True  # "(Nikos, if the letters don't show)", "(jessica albright)"
-        elif signed:
+        elif signed or last_line and "\n" in text[:start]:  # "... Warm regards,\nAngus MacLeod" at the end
             is_name = (caps or lowercase_message) and (any(known) or length > 1) and not place and not acronym
         elif caps and not place and not acronym:
             if (initials and length > 2) or lead_initial:
