@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer pii-eval pii-words
+.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer pii-eval pii-words train-pii
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,10 +55,16 @@ eval-gate: index
 	$(MAKE) pii-eval
 
 # Redaction of personal data on the PII sets (evals/pii/: tuning elder/texter/obfuscator, held-out
-# nonnative/relative); floors a little below this commit's figures (README, Privacy). The issue asks 0.98.
+# nonnative/relative; the training authors only train the tagger); floors a little below this commit's
+# figures (README, Privacy). The issue asks 0.98.
 pii-eval: $(STAMP)
-	$(PY) evals/pii_eval.py --fail-under tuning:recall=0.92 heldout:recall=0.89 tuning:keep_precision=0.96 \
-		heldout:keep_precision=0.95
+	$(PY) evals/pii_eval.py --fail-under tuning:recall=0.96 heldout:recall=0.93 tuning:keep_precision=0.94 \
+		heldout:keep_precision=0.92
+
+# Retrain the redactor's name tagger (assistant/models/names.npz) on the tuning and training authors.
+train-pii: $(STAMP)
+	$(PY) -m pip install -q -e ".[train]"
+	$(PY) evals/train_pii.py
 
 # Rebuild the name data of the redactor from Faker and MedQuAD (needs the train extra).
 pii-words: $(STAMP)

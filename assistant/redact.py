@@ -18,8 +18,11 @@ import logging
 import re
 import threading
 import unicodedata
+import zlib
 from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from .text import fold_look_alikes
 
@@ -314,6 +317,127 @@ def find_names(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# ---- the learned name tagger ------------------------------------------------------------------------
+# A logistic model over each word's features (spelling, the name lists, word frequency, the words and
+# punctuation around it, the context cues above), trained by evals/train_pii.py on independently written
+# messages (the PII sets' tuning and training authors) and MedQuAD questions (no names, many eponyms).
+NAME_MODEL = Path(__file__).resolve().parent / "models" / "names.npz"
+HASH_DIM = 1 << 15
+
+
+def _bucket(x: float, edges: tuple) -> int:
+    return sum(x >= e for e in edges)
+
+
+def token_features(text: str) -> tuple[list[tuple[int, int, str]], list[list[str]]]:
+    """The words of `text` (normalised) and, for each, its named features (hashed by the model)."""
+    from wordfreq import zipf_frequency
+
+    w = _words()
+    names, eponyms, ordinary, places = w["names"], w["eponyms"], w["ordinary"], w["places"]
+    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+    lowercase_message = not any(_is_cap(t) for _, _, t in tokens[1:])
+    upper_message = text.isupper()
+    latin = _mostly_latin(text)
+    keys = [_key(t) for _, _, t in tokens]
+    feats: list[list[str]] = []
+    for i, (start, end, tok) in enumerate(tokens):
+        key = keys[i]
+        bare = tok.rstrip(".")
+        before, after = text[max(0, start - 60):start], text[end:end + 40]
+        shape = "C" if _is_cap(tok) else "l" if tok[:1].islower() else "o"
+        if bare.isupper() and len(bare) > 1:
+            shape = "U"
+        f = [f"shape={shape}", f"msg_lower={lowercase_message}", f"msg_upper={upper_message}",
+             f"known={key in names}", f"ordinary={key in ordinary}", f"eponym={key in eponyms}",
+             f"place={key in places}", f"stop={key in _STOP}", f"initial={len(bare) == 1 and tok.endswith('.')}",
+             f"zipf={_bucket(zipf_frequency(key, 'en'), (1, 2, 3, 3.5, 4, 4.5, 5, 6))}",
+             f"len={min(len(key), 10)}", f"foreign={latin and _foreign(tok)}",
+             f"sent_start={bool(_SENTENCE_START.search(before))}", f"intro={bool(_INTRO.search(before))}",
+             f"strong={bool(_STRONG_INTRO.search(before))}", f"title={bool(_TITLE.search(before))}",
+             f"after_name={bool(_AFTER_NAME.match(after))}", f"condition_after={bool(_CONDITION_AFTER.match(after))}",
+             f"place_before={bool(_PLACE_BEFORE.search(before))}", f"poss={key != tok.lower().rstrip('.')}",
+             f"pc={before[-1:] if before else '^'}", f"nc={after[:1] if after else '$'}",
+             f"shape_known={shape}{key in names and key not in ordinary}"]
+        for d in (1, 2):
+            if i - d >= 0:
+                k2, t2 = keys[i - d], tokens[i - d][2]
+                f += [f"p{d}={k2 if k2 in _CONTEXT_WORDS else '*'}", f"p{d}known={k2 in names and k2 not in ordinary}",
+                      f"p{d}shape={'C' if _is_cap(t2) else 'l'}"]
+            else:
+                f.append(f"p{d}=^")
+            if i + d < len(tokens):
+                k2, t2 = keys[i + d], tokens[i + d][2]
+                f += [f"n{d}={k2 if k2 in _CONTEXT_WORDS else '*'}", f"n{d}known={k2 in names and k2 not in ordinary}",
+                      f"n{d}shape={'C' if _is_cap(t2) else 'l'}"]
+            else:
+                f.append(f"n{d}=$")
+        feats.append(f)
+    return tokens, feats
+
+
+# Context words the tagger sees by name (others as "*"): everyday English words, so it learns "my son _",
+# "_ here", "dr _" and the like from the data rather than from a list.
+@lru_cache(maxsize=1)
+def _context_words() -> frozenset:
+    from wordfreq import top_n_list
+
+    return frozenset(top_n_list("en", 3000)) | _STOP
+
+
+class _ContextWords:
+    def __contains__(self, word: str) -> bool:
+        return word in _context_words()
+
+
+_CONTEXT_WORDS = _ContextWords()
+
+
+def _hash(feature: str) -> int:
+    return zlib.crc32(feature.encode("utf-8")) % HASH_DIM
+
+
+@lru_cache(maxsize=1)
+def _name_model() -> tuple[np.ndarray, float, float] | None:
+    try:
+        with np.load(NAME_MODEL) as z:
+            return z["coef"].astype(np.float32), float(z["intercept"]), float(z["threshold"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def name_probabilities(text: str) -> tuple[list[tuple[int, int, str]], np.ndarray]:
+    """Each word of `text` and the tagger's probability that it is part of a person's name."""
+    tokens, feats = token_features(text)
+    model = _name_model()
+    if model is None or not tokens:
+        return tokens, np.zeros(len(tokens), dtype=np.float32)
+    coef, intercept, _ = model
+    z = np.array([coef[[_hash(x) for x in f]].sum() for f in feats], dtype=np.float32) + intercept
+    return tokens, 1.0 / (1.0 + np.exp(-z))
+
+
+def find_names_learned(text: str) -> list[tuple[int, int]]:
+    """Runs of words the tagger puts at or above its threshold (joined across single spaces and hyphens)."""
+    model = _name_model()
+    if model is None:
+        return []
+    tokens, p = name_probabilities(text)
+    spans: list[tuple[int, int]] = []
+    for (start, end, tok), prob in zip(tokens, p):
+        if prob < model[2]:
+            continue
+        if text[end - 2:end].lower() in ("'s", "\u2019s"):
+            end -= 2
+        elif tok.endswith(".") and len(tok) > 2:
+            end -= 1
+        if spans and text[spans[-1][1]:start].strip() in ("", "-", ".") and "\n" not in text[spans[-1][1]:start]:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
 # ---- the analyzer ---------------------------------------------------------------------------------------
 _lock = threading.Lock()
 _recognizers: list | None = None
@@ -364,14 +488,21 @@ def normalise(text: str) -> str:
     return fold_look_alikes(re.sub(r"[\u200b-\u200f\u2060\ufeff\u00ad]", "", text))
 
 
-def find(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, entity) of every identifier in the normalised text, overlaps resolved."""
+NAME_MODES = ("rules", "learned", "union")
+
+
+def find(text: str, names: str = "union") -> list[tuple[int, int, str]]:
+    """(start, end, entity) of every identifier in the normalised text, overlaps resolved. `names`: how
+    people's names are found: the context rules, the learned tagger, or both (the default)."""
     found: list[tuple[int, int, str]] = []
     for rec in _load_recognizers():
         for r in rec.analyze(text, rec.supported_entities, None):
             if r.score >= 0.05 and r.end > r.start:
                 found.append((r.start, r.end, r.entity_type))
-    found += [(s, e, "NAME") for s, e in find_names(text)]
+    if names in ("rules", "union"):
+        found += [(s, e, "NAME") for s, e in find_names(text)]
+    if names in ("learned", "union"):
+        found += [(s, e, "NAME") for s, e in find_names_learned(text)]
     found.sort(key=lambda x: (x[0], -(x[1] - x[0]), _PRIORITY.index(x[2]) if x[2] in _PRIORITY else 99))
     merged: list[tuple[int, int, str]] = []
     for s, e, label in found:
@@ -384,13 +515,13 @@ def find(text: str) -> list[tuple[int, int, str]]:
     return merged
 
 
-def redact(text: str) -> str:
+def redact(text: str, names: str = "union") -> str:
     """The text (normalised) with personal identifiers replaced by placeholders such as [name] and [email]."""
     if not text:
         return text
     text = normalise(text)
     out, last = [], 0
-    for s, e, label in find(text):
+    for s, e, label in find(text, names):
         out.append(text[last:s])
         out.append(LABELS.get(label, "[id]"))
         last = e

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.redact import redact  # noqa: E402
+from assistant.redact import NAME_MODES, redact  # noqa: E402
 from assistant.text import fold_look_alikes  # noqa: E402
 
 SETS = ROOT / "evals" / "pii"
@@ -43,9 +43,9 @@ def load(half: str) -> dict[str, list[dict]]:
             for p in sorted((SETS / half).glob("*.jsonl"))}
 
 
-def score_message(case: dict) -> tuple[list[tuple[dict, bool]], list[tuple[str, bool]], str]:
+def score_message(case: dict, names: str = "union") -> tuple[list[tuple[dict, bool]], list[tuple[str, bool]], str]:
     text = case["text"]
-    out = redact(text)
+    out = redact(text, names)
     rest = text
     for span in sorted(case["pii"], key=lambda s: -len(s["text"])):
         rest = rest.replace(span["text"], " ")
@@ -59,12 +59,12 @@ def score_message(case: dict) -> tuple[list[tuple[dict, bool]], list[tuple[str, 
     return pii, keep, out
 
 
-def evaluate(half: str, show: bool = False) -> dict:
+def evaluate(half: str, show: bool = False, names: str = "union") -> dict:
     by_type, found, keep_ok, keep_n, clean_msgs, n_msgs, ms = Counter(), Counter(), 0, 0, 0, 0, []
     for author, cases in load(half).items():
         for case in cases:
             t0 = time.perf_counter()
-            pii, keep, out = score_message(case)
+            pii, keep, out = score_message(case, names)
             ms.append((time.perf_counter() - t0) * 1000)
             n_msgs += 1
             clean_msgs += all(ok for _, ok in pii)
@@ -88,12 +88,14 @@ def evaluate(half: str, show: bool = False) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--show-misses", choices=["tuning"], help="print the tuning half's misses (never held-out)")
+    ap.add_argument("--show-misses", choices=["tuning", "training"], help="print a half's misses (never held-out)")
+    ap.add_argument("--names", choices=NAME_MODES, default="union", help="how names are found (redact.find)")
+    ap.add_argument("--halves", nargs="*", default=["tuning", "heldout"], help="training, tuning, heldout")
     ap.add_argument("--fail-under", nargs="*", default=[], help="half:metric=value floors, e.g. heldout:recall=0.98")
     args = ap.parse_args(argv)
     results = {}
-    for half in ("tuning", "heldout"):
-        results[half] = evaluate(half, show=args.show_misses == half)
+    for half in args.halves:
+        results[half] = evaluate(half, show=args.show_misses == half, names=args.names)
         print(half, json.dumps(results[half]))
     failed = []
     for floor in args.fail_under:
