@@ -18,6 +18,7 @@ import argparse
 import functools
 import json
 import multiprocessing
+import os
 import random
 import subprocess
 import sys
@@ -103,6 +104,9 @@ def abuser(base: str, stop: threading.Event, codes: Counter, which: int) -> None
 
 
 def abusive_client(base: str, stop, shared, threads: int) -> None:
+    # Lowest CPU priority: on this one machine the abuser's own work (building and sending 25 MB bodies)
+    # would otherwise take the cores the server and the patient need, which an abuser elsewhere would not.
+    os.nice(19)
     codes: Counter = Counter()
     stop_local = threading.Event()
     workers = [threading.Thread(target=abuser, args=(base, stop_local, codes, k), daemon=True) for k in range(threads)]
