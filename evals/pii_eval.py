@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assistant.evaluate import check_floors  # noqa: E402
 from assistant.redact import NAME_MODES, redact  # noqa: E402
 from assistant.text import fold_look_alikes  # noqa: E402
 
@@ -97,12 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     for half in args.halves:
         results[half] = evaluate(half, show=args.show_misses == half, names=args.names)
         print(half, json.dumps(results[half]))
-    failed = []
-    for floor in args.fail_under:
-        where, _, value = floor.partition("=")
-        half, _, metric = where.partition(":")
-        if results[half][metric] < float(value):
-            failed.append(f"{half} {metric} {results[half][metric]} < {value}")
+    floors = {}
+    for spec in args.fail_under:  # half:metric=value, checked as half.metric by the eval harness
+        where, _, value = spec.partition("=")
+        floors[where.replace(":", ".", 1)] = float(value)
+    failed = check_floors(results, floors)
     for f in failed:
         print("FLOOR MISSED:", f)
     return 1 if failed else 0

@@ -6,7 +6,8 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -63,3 +64,22 @@ def running_app(tmp: Path, *, index_dir: Path | None = None, corpus_dir: Path | 
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@contextmanager
+def running_apps(*apps):
+    """Enter several running_app(...) context managers at once (each start is mostly imports, so two side by
+    side take the time of one); yield their (base_url, process, db_path) in order; stop them all."""
+    with ExitStack() as stack:
+        with ThreadPoolExecutor(len(apps)) as pool:
+            futures = [(cm, pool.submit(cm.__enter__)) for cm in apps]
+        started, error = [], None
+        for cm, fut in futures:
+            try:
+                started.append(fut.result())
+                stack.push(cm.__exit__)
+            except BaseException as exc:  # noqa: BLE001 - re-raised once the others are stopped
+                error = error or exc
+        if error is not None:
+            raise error
+        yield started

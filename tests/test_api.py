@@ -6,15 +6,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
 
-from appserver import REPO_ROOT, STAFF, running_app
+from appserver import REPO_ROOT, STAFF, running_app, running_apps
 
 FRAMING = (REPO_ROOT / "prompts" / "framing.md").read_text(encoding="utf-8").strip()
 FOLLOW = [{"role": "user", "content": "What is prolotherapy?"},
@@ -51,19 +49,7 @@ def servers(tmp_path_factory, shipped_index):
     ready_cm = running_app(root / "ready", index_dir=index, corpus_dir=corpus, env={"ASSISTANT_CORS_ORIGINS": CLINIC})
     unready_cm = running_app(root / "unready", index_dir=empty, corpus_dir=corpus, wait_healthy=False,
                              env={"ASSISTANT_RATE_LIMIT_PER_MINUTE": "6", "ASSISTANT_RATE_LIMIT_BURST": "3"})
-    with ExitStack() as stack:
-        with ThreadPoolExecutor(2) as pool:  # start both at once: each start is mostly imports
-            futures = [(cm, pool.submit(cm.__enter__)) for cm in (ready_cm, unready_cm)]
-        started, error = [], None
-        for cm, fut in futures:
-            try:
-                started.append(fut.result())
-                stack.push(cm.__exit__)
-            except BaseException as exc:  # noqa: BLE001 - re-raised once the other app is stopped
-                error = error or exc
-        if error is not None:
-            raise error
-        (base, proc, db), (unready, _, _) = started
+    with running_apps(ready_cm, unready_cm) as ((base, proc, db), (unready, _, _)):
         yield SimpleNamespace(base=base, proc=proc, db=db, log=root / "ready" / "app.log", unready=unready)
 
 

@@ -7,14 +7,12 @@ import os
 import shutil
 import sqlite3
 import stat
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from types import SimpleNamespace
 
 import httpx
 import pytest
 
-from appserver import REPO_ROOT, STAFF, running_app
+from appserver import REPO_ROOT, STAFF, running_app, running_apps
 
 MAX_BODY = 262_144  # the default max_body_bytes
 
@@ -36,19 +34,7 @@ def apps(tmp_path_factory, shipped_index):
                            env={"ASSISTANT_LOGIN_MAX_FAILURES": "3"})
     limited_cm = running_app(root / "limited", index_dir=empty, corpus_dir=REPO_ROOT / "corpus", wait_healthy=False,
                              env={"ASSISTANT_RATE_LIMIT_PER_MINUTE": "6", "ASSISTANT_RATE_LIMIT_BURST": "3"})
-    with ExitStack() as stack:
-        with ThreadPoolExecutor(2) as pool:
-            futures = [(cm, pool.submit(cm.__enter__)) for cm in (ready_cm, limited_cm)]
-        started, error = [], None
-        for cm, fut in futures:
-            try:
-                started.append(fut.result())
-                stack.push(cm.__exit__)
-            except BaseException as exc:  # noqa: BLE001 - re-raised once the other app is stopped
-                error = error or exc
-        if error is not None:
-            raise error
-        (base, _, db), (limited, _, _) = started
+    with running_apps(ready_cm, limited_cm) as ((base, _, db), (limited, _, _)):
         yield SimpleNamespace(base=base, db=db, log=root / "ready" / "app.log", limited=limited)
 
 
