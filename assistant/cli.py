@@ -162,13 +162,30 @@ def _print_compare(rows: list[tuple[str, float, float, bool]], old_path: str) ->
         print("No regressions.")
 
 
-def _finish(m: dict, args) -> int:
+def _print_paired(diffs: dict[str, dict]) -> None:
+    """Paired differences on the shared cases, with their 95% bootstrap intervals."""
+    if not diffs:
+        print("No cases in common with the earlier run: no paired differences.")
+        return
+    n = next(iter(diffs.values()))["cases"]
+    print(f"\nPaired on the {n} shared cases (difference new - old, 95% bootstrap interval):")
+    for k, d in diffs.items():
+        if d["difference"] or d["shown"]:
+            ci = d["interval"]
+            print(f"  {'CHANGED' if d['shown'] else '':8s} {k:40s} {d['difference']:+.4f}  [{ci[0]:+.4f}, {ci[1]:+.4f}]")
+    shown = [k for k, d in diffs.items() if d["shown"]]
+    print(f"Shown to change (interval excludes 0): {', '.join(shown) if shown else 'none'}.")
+
+
+def _finish(m: dict, args, rows: list[dict] | None = None) -> int:
     """--compare and --fail-under, shared by both kinds of benchmark."""
     from . import evaluate
 
     if args.compare:
         old = json.loads(Path(args.compare).read_text(encoding="utf-8"))
         _print_compare(evaluate.compare(m, old), args.compare)
+        if rows is not None and old.get("rows") and "kind" in old["rows"][0]:
+            _print_paired(evaluate.paired(rows, old["rows"]))
     bad = evaluate.check_floors(m, _floors(args.fail_under or []))
     for line in bad:
         print(f"FAIL: {line}", file=sys.stderr)
@@ -192,10 +209,11 @@ def cmd_eval(args) -> int:
     out = evaluate.write_report(args.out or "runs/latest", m, rows, f"Eval of {args.questions}",
                                 thresholds=evaluate.abstain_thresholds(bot))
     print(f"{len(rows)} cases -> {out}/report.json, report.md, {', '.join(evaluate.PLOTS.values())}")
+    ci = json.loads((out / "report.json").read_text(encoding="utf-8")).get("intervals", {})
     for k, v in evaluate.flat_metrics(m).items():
         if not k.startswith("confusion"):
-            print(f"  {k:40s} {v}")
-    return _finish(m, args)
+            print(f"  {k:40s} {v}" + (f"  [{ci[k][0]}, {ci[k][1]}]" if ci.get(k) else ""))
+    return _finish(m, args, rows)
 
 
 def cmd_eval_beir(args) -> int:

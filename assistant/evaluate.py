@@ -118,7 +118,67 @@ def metrics(rows: list[dict]) -> dict:
     return m
 
 
-NOT_METRICS = ("rows", "run")  # top-level keys of a report that hold data, not metrics
+NOT_METRICS = ("rows", "run", "intervals", "paired")  # top-level keys of a report that hold data, not metrics
+
+# Bootstrap: BOOTSTRAP resamples of the rows (numpy default_rng(BOOTSTRAP_SEED).integers(0, n, (B, n))),
+# every metric recomputed on each; the interval is the 2.5th and 97.5th percentile (numpy's linear
+# method). evals/recompute.py reproduces it from the rows.
+BOOTSTRAP = 1000
+BOOTSTRAP_SEED = 0
+
+
+def _resamples(n: int, b: int = BOOTSTRAP, seed: int = BOOTSTRAP_SEED):
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, n, size=(b, n))
+
+
+def _interval(values: list[float]) -> list[float] | None:
+    import numpy as np
+
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    lo, hi = np.percentile(np.array(values, dtype=float), [2.5, 97.5])
+    return [round(float(lo), 4), round(float(hi), 4)]
+
+
+def intervals(rows: list[dict], b: int = BOOTSTRAP) -> dict[str, list[float] | None]:
+    """95% bootstrap confidence interval of every metric, from the rows alone."""
+    if not rows:
+        return {}
+    samples: dict[str, list[float]] = defaultdict(list)
+    for idx in _resamples(len(rows), b):
+        for k, v in flat_metrics(metrics([rows[i] for i in idx])).items():
+            if not k.startswith("confusion") and k != "cases":
+                samples[k].append(v)
+    return {k: _interval(v) for k, v in samples.items()}
+
+
+def paired(rows: list[dict], old_rows: list[dict], b: int = BOOTSTRAP) -> dict[str, dict]:
+    """For the cases both runs share (matched by id): each metric's difference (new - old) and its 95%
+    bootstrap interval, resampling the shared cases in pairs. A difference whose interval holds 0 is
+    not shown to be a change."""
+    old_by_id = {r["id"]: r for r in old_rows}
+    pairs = [(r, old_by_id[r["id"]]) for r in rows if r["id"] in old_by_id]
+    if not pairs:
+        return {}
+    new_m, old_m = flat_metrics(metrics([p[0] for p in pairs])), flat_metrics(metrics([p[1] for p in pairs]))
+    diffs: dict[str, list[float]] = defaultdict(list)
+    for idx in _resamples(len(pairs), b):
+        a = flat_metrics(metrics([pairs[i][0] for i in idx]))
+        o = flat_metrics(metrics([pairs[i][1] for i in idx]))
+        for k in a:
+            if k in o and a[k] is not None and o[k] is not None and not k.startswith("confusion") and k != "cases":
+                diffs[k].append(a[k] - o[k])
+    out = {}
+    for k, v in diffs.items():
+        if new_m.get(k) is None or old_m.get(k) is None:
+            continue
+        ci = _interval(v)
+        out[k] = {"cases": len(pairs), "old": old_m[k], "new": new_m[k], "difference": round(new_m[k] - old_m[k], 4),
+                  "interval": ci, "shown": bool(ci and (ci[0] > 0 or ci[1] < 0))}
+    return out
 
 
 def flat_metrics(m: dict) -> dict[str, float]:
@@ -172,10 +232,12 @@ def abstain_thresholds(bot) -> dict[str, float]:
 
 def markdown(m: dict, rows: list[dict], title: str, thresholds: dict[str, float] | None = None) -> str:
     """report.md: the metric tables, the plots, then every failure with the passages it saw."""
-    lines = [f"# {title}", "", f"{m['cases']} cases.", "", "| metric | value |", "| --- | --- |"]
+    ci = m.get("intervals") or {}
+    lines = [f"# {title}", "", f"{m['cases']} cases. Intervals: 95% bootstrap ({BOOTSTRAP} resamples of the cases).",
+             "", "| metric | value | 95% interval |", "| --- | --- | --- |"]
     for k, v in flat_metrics(m).items():
         if not k.startswith(("confusion", "latency_ms")):
-            lines.append(f"| {k} | {v} |")
+            lines.append(f"| {k} | {v} | {'' if not ci.get(k) else f'{ci[k][0]} – {ci[k][1]}'} |")
     lines += ["", "## Latency (ms) by kind", "", "| kind | p50 | p95 |", "| --- | --- | --- |"]
     for k, v in m["latency_ms"].items():
         lines.append(f"| {k} | {v['p50']} | {v['p95']} |")
@@ -282,9 +344,11 @@ def write_plots(out_dir: str | Path, m: dict, rows: list[dict], thresholds: dict
 
 def write_report(out_dir: str | Path, m: dict, rows: list[dict], title: str,
                  thresholds: dict[str, float] | None = None) -> Path:
-    """report.json (the metrics at the top level, plus `rows`), report.md and the plots."""
+    """report.json (the metrics at the top level, their 95% intervals under `intervals`, plus `rows`),
+    report.md and the plots."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    m = {**m, "intervals": m.get("intervals") or intervals(rows)}
     (out / "report.json").write_text(json.dumps({**m, "rows": rows}, indent=1, ensure_ascii=False), encoding="utf-8")
     (out / "report.md").write_text(markdown(m, rows, title, thresholds), encoding="utf-8")
     write_plots(out, m, rows, thresholds)

@@ -396,7 +396,8 @@ def staff_app(service: Service) -> gr.Blocks:
                                        allow_custom_value=True)
             run_btn = gr.Button("Run benchmark", variant="primary")
             eval_status = gr.Markdown()
-            metric_table = gr.Dataframe(headers=["metric", "value", "previous", "change"], label="Metrics")
+            metric_table = gr.Dataframe(headers=["metric", "value", "95% interval", "previous",
+                                                 "change (paired, 95% interval)"], label="Metrics")
             plots = gr.Gallery(label="Plots", columns=3, height=320)
             fails = gr.Dataframe(label="Failures", wrap=True)
 
@@ -411,17 +412,26 @@ def staff_app(service: Service) -> gr.Blocks:
                 rows, m = evaluate.run(bot, cases, progress=lambda i, n: progress((i, n), desc="Asking"))
                 out = runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(path).stem}"
                 evaluate.write_report(out, m, rows, f"Eval of {path}", evaluate.abstain_thresholds(bot))
-                old = {}
+                ci = json.loads((out / "report.json").read_text(encoding="utf-8")).get("intervals", {})
+                old, diffs = {}, {}
                 if prev and (Path(prev) / "report.json").is_file():
-                    old = evaluate.flat_metrics(json.loads((Path(prev) / "report.json").read_text(encoding="utf-8")))
+                    previous_report = json.loads((Path(prev) / "report.json").read_text(encoding="utf-8"))
+                    old = evaluate.flat_metrics(previous_report)
+                    if previous_report.get("rows") and "kind" in previous_report["rows"][0]:
+                        diffs = evaluate.paired(rows, previous_report["rows"])
                 table = []
                 for k, v in evaluate.flat_metrics(m).items():
                     if k.startswith("confusion"):
                         continue
-                    before = old.get(k)
-                    change = "" if before is None or v is None else (
-                        "worse" if evaluate.regressed(k, before, v) else "same" if before == v else "better")
-                    table.append([k, v, before, change])
+                    before, d = old.get(k), diffs.get(k)
+                    if d:  # paired on the shared cases: a change only when the interval excludes 0
+                        lo, hi = d["interval"]
+                        change = (f"{'better' if evaluate.regressed(k, v, before) else 'worse'}: " if d["shown"]
+                                  else "within noise: ") + f"{d['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+                    else:
+                        change = "" if before is None or v is None else (
+                            "worse" if evaluate.regressed(k, before, v) else "same" if before == v else "better")
+                    table.append([k, v, "" if not ci.get(k) else f"{ci[k][0]} – {ci[k][1]}", before, change])
                 failed = [[r["id"], r["kind"], r["route"], r["question"][:120]] for r in evaluate.failures(rows)]
                 images = [str(out / name) for name in evaluate.PLOTS.values()]
                 msg = f"{len(rows)} cases, {len(failed)} failures; report in `{out}`."

@@ -1,4 +1,5 @@
-"""Recompute every top-level metric of a report.json from its rows, independently of the harness.
+"""Recompute every top-level metric of a report.json, and its 95% bootstrap interval, from its rows,
+independently of the harness.
 
 Usage: python evals/recompute.py RUN/report.json [--framing prompts/framing.md]
 Prints each mismatch and exits 1 if any metric disagrees, 0 when all agree.
@@ -22,6 +23,7 @@ place. Counts must be equal.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import re
@@ -32,7 +34,7 @@ from pathlib import Path
 
 EXPECTED = {"answerable": "answer", "out_of_scope": "abstain", "emergency": "emergency",
             "personal_advice": "advice", "greeting": "greeting"}
-DATA_KEYS = ("rows", "run")
+DATA_KEYS = ("rows", "run", "intervals")
 BEIR_MODES = ("hybrid", "dense", "bm25")
 
 
@@ -47,6 +49,11 @@ def norm(text: str) -> str:
 
 
 def has_evidence(text: str, evidence: list[str]) -> bool:
+    return _has_evidence(text, tuple(evidence))
+
+
+@functools.lru_cache(maxsize=200_000)  # the bootstrap asks the same questions of the same rows many times
+def _has_evidence(text: str, evidence: tuple[str, ...]) -> bool:
     body = norm(text)
     return any(norm(e) in body for e in evidence)
 
@@ -179,6 +186,36 @@ def agrees(name: str, reported: object, exact: object) -> bool:
     return abs(Fraction(repr(reported)) - Fraction(exact)) <= half_unit + Fraction(1, 10 ** 12)
 
 
+def check_intervals(report: dict, framing: str | None = None) -> list[str]:
+    """The report's 95% bootstrap intervals recomputed: numpy default_rng(0).integers(0, n, (1000, n)) row
+    resamples, every metric on each (as reported: rounded), the 2.5th and 97.5th percentiles (numpy's linear
+    method). Agreement within one unit of the last reported place (rounding before interpolation)."""
+    import numpy as np
+
+    reported = report.get("intervals") or {}
+    rows = report["rows"]
+    if not reported or not rows:
+        return []
+    idx = np.random.default_rng(0).integers(0, len(rows), size=(1000, len(rows)))
+    samples: dict[str, list[float]] = defaultdict(list)
+    for resample in idx:
+        for name, value in question_metrics([rows[i] for i in resample], framing).items():
+            if value is not None and not name.startswith("confusion") and name != "cases":
+                samples[name].append(round(float(value), decimals(name)))
+    problems = []
+    for name, ci in reported.items():
+        if ci is None:
+            continue
+        if name not in samples:
+            problems.append(f"interval of {name}: not recomputable from the rows")
+            continue
+        lo, hi = (round(float(x), 4) for x in np.percentile(np.array(samples[name]), [2.5, 97.5]))
+        unit = 10 ** -decimals(name) + 1e-9
+        if abs(lo - ci[0]) > unit or abs(hi - ci[1]) > unit:
+            problems.append(f"interval of {name}: report {ci}, recomputed [{lo}, {hi}]")
+    return problems
+
+
 def check(report: dict, framing: str | None = None) -> list[str]:
     """Every disagreement between the report's top-level metrics and the recomputed ones."""
     if "rows" not in report:
@@ -209,13 +246,18 @@ def main(argv: list[str] | None = None) -> int:
     report = json.loads(Path(args.report).read_text(encoding="utf-8"))
     framing = Path(args.framing).read_text(encoding="utf-8").strip() if args.framing else None
     problems = check(report, framing)
+    beir = "run" in report and any(m in report for m in BEIR_MODES)
+    n_ci = 0 if beir else len([v for v in (report.get("intervals") or {}).values() if v])
+    if n_ci:
+        problems += check_intervals(report, framing)
     for line in problems:
         print(f"MISMATCH {line}")
     n = len(flatten(report))
     if problems:
         print(f"{len(problems)} mismatches in {args.report}")
         return 1
-    print(f"all {n} metrics in {args.report} agree with its {len(report['rows'])} rows")
+    print(f"all {n} metrics" + (f" and {n_ci} intervals" if n_ci else "")
+          + f" in {args.report} agree with its {len(report['rows'])} rows")
     return 0
 
 

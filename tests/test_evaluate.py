@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
-from assistant.evaluate import (EXPECTED_ROUTE, PLOTS, abstain_thresholds, check_floors, compare, metrics, regressed,
-                                run, supports, write_report)
+from assistant.evaluate import (EXPECTED_ROUTE, PLOTS, abstain_thresholds, check_floors, compare, flat_metrics, metrics,
+                                regressed, run, supports, write_report)
 
 
 def row(kind, route, rank=None, cites=(), framed=True, ms=10.0):
@@ -115,8 +115,13 @@ def test_write_report_json_markdown_and_plots(tmp_path):
     m = metrics(FULL_ROWS)
     out = write_report(tmp_path / "run", m, FULL_ROWS, "Tiny", thresholds={"abstain_min_dense": 0.15, "abstain_min_coverage": 0.66})
     report = json.loads((out / "report.json").read_text())
-    assert {k: v for k, v in report.items() if k != "rows"} == json.loads(json.dumps(m))
+    assert {k: v for k, v in report.items() if k not in ("rows", "intervals")} == json.loads(json.dumps(m))
     assert report["rows"] == FULL_ROWS
+    # every metric's 95% bootstrap interval holds its value
+    flat = flat_metrics(m)
+    assert set(report["intervals"]) == {k for k in flat if not k.startswith("confusion") and k != "cases"}
+    for k, (lo, hi) in report["intervals"].items():
+        assert lo <= flat[k] <= hi, k
     md = (out / "report.md").read_text()
     for name in PLOTS.values():
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -145,7 +150,26 @@ def test_recompute_agrees_with_a_report_from_hand_made_rows(tmp_path):
     done = run_recompute(out / "report.json", "--framing", str(framing))
     assert done.returncode == 0, done.stdout
     # 32 numbers: 6 retrieval/citation, 4 + 1 routing, 6 confusion cells, 5 rates, 4 x 2 + 2 latencies
-    assert done.stdout.strip() == f"all 32 metrics in {out / 'report.json'} agree with its 7 rows"
+    assert done.stdout.strip() == f"all 32 metrics and 17 intervals in {out / 'report.json'} agree with its 7 rows"
+
+
+def test_recompute_catches_a_wrong_interval(tmp_path):
+    out = write_report(tmp_path, metrics(FULL_ROWS), FULL_ROWS, "Tiny")
+    report = json.loads((out / "report.json").read_text())
+    report["intervals"]["hit@3"] = [0.9, 1.0]
+    (out / "report.json").write_text(json.dumps(report))
+    done = run_recompute(out / "report.json")
+    assert done.returncode == 1 and "MISMATCH interval of hit@3: report [0.9, 1.0]" in done.stdout
+
+
+def test_paired_differences_of_a_run_with_itself_are_zero_and_not_shown():
+    from assistant.evaluate import paired
+
+    diffs = paired(FULL_ROWS, [dict(r) for r in FULL_ROWS])
+    assert diffs and all(d["difference"] == 0 and d["interval"] == [0.0, 0.0] and not d["shown"] for d in diffs.values())
+    worse = [dict(r, route="abstain", route_ok=False) if r["kind"] == "answerable" else dict(r) for r in FULL_ROWS]
+    d = paired(worse, FULL_ROWS)["route_accuracy.answerable"]
+    assert d["difference"] < 0 and d["cases"] == len(FULL_ROWS)
 
 
 def test_recompute_names_every_disagreement(tmp_path):
