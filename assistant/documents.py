@@ -282,8 +282,8 @@ def review_documents(documents: list[Document], rules: dict) -> tuple[list[Docum
                 kept.append(line)
         out.append(doc if len(kept) == doc.text.count("\n") + 1 else
                    Document(id=doc.id, title=doc.title, text="\n".join(kept), metadata=doc.metadata))
-    for f in flags:
-        log.warning("%s line %d %s: %s", f.document, f.line, "held back for staff review" if f.kind == "hold"
-                    else "flagged for staff review", f.text[:120])
+    for f in flags:  # held lines change what patients can read: a warning; the review list is information
+        log.log(logging.WARNING if f.kind == "hold" else logging.INFO, "%s line %d %s: %s", f.document, f.line,
+                "held back for staff review" if f.kind == "hold" else "flagged for staff review", f.text[:120])
     return out, flags
 

@@ -143,13 +143,15 @@ def _interval(values: list[float]) -> list[float] | None:
     return [round(float(lo), 4), round(float(hi), 4)]
 
 
-def intervals(rows: list[dict], b: int = BOOTSTRAP) -> dict[str, list[float] | None]:
-    """95% bootstrap confidence interval of every metric, from the rows alone."""
+def intervals(rows: list[dict], b: int = BOOTSTRAP, score=None) -> dict[str, list[float] | None]:
+    """95% bootstrap confidence interval of every metric, from the rows alone. `score` (rows -> metrics)
+    defaults to this harness's `metrics`; the other evals (answers, triage, PII) pass their own."""
     if not rows:
         return {}
+    score = score or metrics
     samples: dict[str, list[float]] = defaultdict(list)
     for idx in _resamples(len(rows), b):
-        for k, v in flat_metrics(metrics([rows[i] for i in idx])).items():
+        for k, v in flat_metrics(score([rows[i] for i in idx])).items():
             if not k.startswith("confusion") and k != "cases":
                 samples[k].append(v)
     return {k: _interval(v) for k, v in samples.items()}

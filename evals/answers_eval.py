@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from assistant import Assistant  # noqa: E402
-from assistant.evaluate import load_cases, supports  # noqa: E402
+from assistant.evaluate import intervals, load_cases, supports  # noqa: E402
 from assistant.text import analyze  # noqa: E402
 
 SETS = REPO / "evals" / "answers"
@@ -127,6 +127,7 @@ def main() -> int:
             rows = run(bot, cases_for(half, corpus))
             all_rows[f"{half}:{corpus}"] = rows
             report[f"{half}:{corpus}"] = score(rows)
+            report[f"{half}:{corpus}"]["intervals"] = intervals(rows, score=score)
             by_author = defaultdict(list)
             for r in rows:
                 by_author[r["author"]].append(r)
@@ -136,6 +137,9 @@ def main() -> int:
     print(f"{'set':18s} " + " ".join(f"{k[:14]:>14s}" for k in keys))
     for name, m in report.items():
         print(f"{name:18s} " + " ".join(f"{str(m[k]):>14s}" for k in keys))
+        ci = m["intervals"]
+        print(f"{'  95% interval':18s} " + " ".join(f"{'' if not ci.get(k) else f'{ci[k][0]:.2f}-{ci[k][1]:.2f}':>14s}"
+                                                   for k in keys))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"metrics": report, "rows": all_rows}, indent=1), encoding="utf-8")
     failed = []

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.evaluate import check_floors  # noqa: E402
+from assistant.evaluate import check_floors, intervals  # noqa: E402
 from assistant.redact import NAME_MODES, redact  # noqa: E402
 from assistant.text import fold_look_alikes  # noqa: E402
 
@@ -60,31 +60,44 @@ def score_message(case: dict, names: str = "union") -> tuple[list[tuple[dict, bo
     return pii, keep, out
 
 
-def evaluate(half: str, show: bool = False, names: str = "union") -> dict:
-    by_type, found, keep_ok, keep_n, clean_msgs, n_msgs, ms = Counter(), Counter(), 0, 0, 0, 0, []
+def run(half: str, show: bool = False, names: str = "union") -> list[dict]:
+    """One row per message: each labelled identifier's type and whether it was removed, each keep word's
+    fate, the time taken."""
+    rows = []
     for author, cases in load(half).items():
         for case in cases:
             t0 = time.perf_counter()
             pii, keep, out = score_message(case, names)
-            ms.append((time.perf_counter() - t0) * 1000)
-            n_msgs += 1
-            clean_msgs += all(ok for _, ok in pii)
-            for span, ok in pii:
-                by_type[span["type"]] += 1
-                found[span["type"]] += ok
-            keep_n += len(keep)
-            keep_ok += sum(ok for _, ok in keep)
+            rows.append({"author": author, "pii": [(span["type"], ok) for span, ok in pii],
+                         "keep": [ok for _, ok in keep], "ms": (time.perf_counter() - t0) * 1000})
             if show and (not all(ok for _, ok in pii) or not all(ok for _, ok in keep)):
                 missed = [f"{s['type']}:{s['text']}" for s, ok in pii if not ok]
                 lost = [k for k, ok in keep if not ok]
                 print(f"- {case['id']}: missed {missed} lost {lost}\n    {out[:400]!r}")
-    total = sum(by_type.values())
-    ms.sort()
-    return {"messages": n_msgs, "identifiers": total, "recall": round(sum(found.values()) / max(total, 1), 4),
+    return rows
+
+
+def score(rows: list[dict]) -> dict:
+    by_type, found = Counter(), Counter()
+    for r in rows:
+        for kind, ok in r["pii"]:
+            by_type[kind] += 1
+            found[kind] += ok
+    total, keep = sum(by_type.values()), [ok for r in rows for ok in r["keep"]]
+    ms = sorted(r["ms"] for r in rows) or [0.0]
+    return {"messages": len(rows), "identifiers": total, "recall": round(sum(found.values()) / max(total, 1), 4),
+            "name_recall": round(found["NAME"] / max(by_type["NAME"], 1), 4),
             "recall_by_type": {k: f"{found[k]}/{by_type[k]}" for k in sorted(by_type)},
-            "messages_fully_redacted": round(clean_msgs / max(n_msgs, 1), 4),
-            "keep_words": keep_n, "keep_precision": round(keep_ok / max(keep_n, 1), 4),
+            "messages_fully_redacted": round(sum(all(ok for _, ok in r["pii"]) for r in rows) / max(len(rows), 1), 4),
+            "keep_words": len(keep), "keep_precision": round(sum(keep) / max(len(keep), 1), 4),
             "ms_p50": round(ms[len(ms) // 2], 2), "ms_p95": round(ms[int(len(ms) * 0.95)], 2)}
+
+
+def evaluate(half: str, show: bool = False, names: str = "union") -> dict:
+    rows = run(half, show, names)
+    ci = intervals(rows, score=score)
+    return {**score(rows), "intervals": {k: ci[k] for k in ("recall", "name_recall", "messages_fully_redacted",
+                                                            "keep_precision") if k in ci}}
 
 
 def main(argv: list[str] | None = None) -> int:

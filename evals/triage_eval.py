@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from assistant import Assistant
+    from assistant.evaluate import intervals
 
     results: dict = {}
     for index in args.index or ["index"]:
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         for half in args.half or HALVES:
             rows = run(bot, load_half(half))
             results[f"{index}:{half}"] = score(rows)
+            results[f"{index}:{half}"]["intervals"] = intervals(rows, score=score)
             if args.failures and half == "tuning":
                 print(f"--- failures, {index}, tuning half ---")
                 print("\n".join(failures(rows)) or "(none)")
@@ -141,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| metric | " + " | ".join(results) + " |")
     print("|---|" + "---|" * len(results))
     for k in keys:
-        print(f"| {k} | " + " | ".join(str(v[k]) for v in results.values()) + " |")
+        print(f"| {k} | " + " | ".join(str(v[k]) + ("" if not v["intervals"].get(k) or k == "messages" else
+                                                     f" ({v['intervals'][k][0]}-{v['intervals'][k][1]})")
+                                      for v in results.values()) + " |")
+    print("(95% bootstrap intervals over the messages in brackets)")
     for name, v in results.items():
         low = {c: r for c, r in v["recall_by_category"].items() if r is not None and r < 1.0}
         print(f"{name}: categories below 1.0: {low or 'none'}; false alarms by label: "
