@@ -20,7 +20,6 @@ import json
 import multiprocessing
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,6 +37,7 @@ PATIENT_ERRORS: Counter = Counter()
 PATIENT_ADDRESSES = 600  # x the burst of 10 each: more asks than a 20 s run makes
 
 from http_load import load_questions, percentile, vary  # noqa: E402
+from provenance import write_result  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--abusers", type=int, default=4)
+    ap.add_argument("--allow-dirty", action="store_true", help="write the results file even with uncommitted code")
     args = ap.parse_args(argv)
     from appserver import running_app
 
@@ -145,11 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         codes = Counter(dict(codes))
         time.sleep(5)
         rss_after = rss_mb(proc.pid)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=REPO_ROOT).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "assistant", "app.py", "benchmarks"],
-                                capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip())
-    res = {"commit": commit, "dirty_tree": dirty, "seconds": args.seconds, "abusers": args.abusers,
+    res = {"seconds": args.seconds, "abusers": args.abusers,
            "unloaded": {"n": len(quiet), "p50_ms": round(percentile(quiet, 0.5), 1),
                         "p95_ms": round(percentile(quiet, 0.95), 1)},
            "under_abuse": {"n": len(loaded), "p50_ms": round(percentile(loaded, 0.5), 1),
@@ -159,11 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     res["p95_ratio"] = round(res["under_abuse"]["p95_ms"] / res["unloaded"]["p95_ms"], 2)
     res["p50_ratio"] = round(res["under_abuse"]["p50_ms"] / res["unloaded"]["p50_ms"], 2)
     print(json.dumps(res, indent=1))
-    if not dirty:  # results files only from committed code
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "abuse.json").write_text(json.dumps(res, indent=1) + "\n")
-    else:
-        print("(uncommitted changes: results not written)")
+    write_result(RESULTS / "abuse.json", res, args.allow_dirty)  # only from committed code
     return 0 if res["p95_ratio"] < 2.0 else 1
 
 

@@ -18,6 +18,8 @@ import statistics
 import time
 from pathlib import Path
 
+from provenance import write_result  # noqa: E402 - benchmarks/ is the script's folder
+
 import faiss
 import numpy as np
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -60,6 +62,8 @@ def main() -> None:
     ap.add_argument("--questions", default="evals/questions.jsonl")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="benchmarks/results/ask_latency.json")
+    ap.add_argument("--allow-dirty", action="store_true",
+                    help="write the results file even with uncommitted code (the file names the paths)")
     args = ap.parse_args()
     bot = Assistant.load(args.index)
     stock = StockPipeline(args.corpus, bot.embedder)
@@ -90,7 +94,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch_threads": __import__("torch").get_num_threads()},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    write_result(args.out, result, args.allow_dirty)
     print("| figure | ours (ask) | stock retrieval | ratio |")
     print("| --- | --- | --- | --- |")
     print(f"| warm p50 ms | {result['ours_p50_ms']} | {result['stock_p50_ms']} | {result['ratio_of_medians']} |")

@@ -47,6 +47,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import write_result  # noqa: E402 - benchmarks/ is the script's folder
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 for p in (REPO_ROOT, REPO_ROOT / "benchmarks", REPO_ROOT / "tests"):
     if str(p) not in sys.path:
@@ -131,7 +133,7 @@ def vm_hwm_mib(pid: int) -> float | None:
 
 
 def medquad_questions(n: int) -> list[dict]:
-    from benchmarks.medquad import medquad_path
+    from medquad import medquad_path
 
     recs = [json.loads(l) for l in medquad_path().read_text(encoding="utf-8").splitlines() if l.strip()]
     recs = [r for r in recs if (r.get("question") or "").strip() and (r.get("answer") or "").strip()]
@@ -145,7 +147,7 @@ def ensure_medquad_index(path: Path, limit: int) -> dict:
     from assistant.embedding import Embedder
     from assistant.index import build_index
     from assistant.settings import load_settings
-    from benchmarks.medquad import load_medquad
+    from medquad import load_medquad
 
     log(f"no MedQuAD index at {path}: building one from the first {limit} MedQuAD documents (subset)")
     settings = load_settings()
@@ -460,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--render", metavar="JSON", help="only re-print and re-write the outputs of a saved bench.json")
     ap.add_argument("--out", default=str(RESULTS / "bench.json"))
     ap.add_argument("--md-out", default=str(RESULTS / "bench.md"))
+    ap.add_argument("--allow-dirty", action="store_true",
+                    help="write the results file even with uncommitted code (the file names the paths)")
     args = ap.parse_args(argv)
     if args.render:
         return report(json.loads(Path(args.render).read_text(encoding="utf-8")), Path(args.out), Path(args.md_out))
@@ -511,14 +515,15 @@ def report(result: dict, out: Path, md_out: Path) -> int:
     tab = table(result["rows"])
     note_lines = notes(result)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
+    written = write_result(out, result, args.allow_dirty)
     md = ["# `make bench`: ours vs the stock LangChain recipe", "",
           "Baseline: RecursiveCharacterTextSplitter 1000/200, the same embedding model, flat FAISS, "
           "`similarity_search` k=4. Ratio = ours / baseline. Medians over repeated, alternating runs.", "",
           tab, "", *[f"- {n}" for n in note_lines], "",
           f"Missed floors: {', '.join(missed) if missed else 'none'}.", "",
           f"Command: `{result['command']}`; measured {result['measured_at']}.", ""]
-    md_out.write_text("\n".join(md), encoding="utf-8")
+    if written:
+        write_result(md_out, "\n".join(md), args.allow_dirty)
     print(tab)
     print()
     for n in note_lines:

@@ -30,6 +30,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from provenance import write_result  # noqa: E402 - benchmarks/ is the script's folder
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -37,7 +39,7 @@ if str(REPO_ROOT) not in sys.path:
 from assistant.index import build_index, load_index  # noqa: E402
 from assistant.embedding import Embedder  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
-from benchmarks.medquad import load_medquad, medquad_path  # noqa: E402
+from medquad import load_medquad, medquad_path  # noqa: E402 - benchmarks/ itself (pysbd ships a package named "benchmarks")
 
 RATIO_FLOOR = 0.85
 INCREMENTAL_CEILING_S = 10.0
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=64, help="raw encode batch size (build uses 64)")
     ap.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "build_throughput.json"))
     ap.add_argument("--keep-index", action="store_true", help="leave the /tmp index folder in place")
+    ap.add_argument("--allow-dirty", action="store_true",
+                    help="write the results file even with uncommitted code (the file names the paths)")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
@@ -294,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    write_result(out, results, args.allow_dirty)
 
     m = results["median"]
     inc_r, same_r = results["incremental_one_changed"], results["no_change"]

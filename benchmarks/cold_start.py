@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from provenance import write_result  # noqa: E402 - benchmarks/ is the script's folder
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 4.0
 
@@ -70,6 +72,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--encoders", nargs="+", default=["onnx", "torch"], choices=("onnx", "torch"))
     ap.add_argument("--out", default="benchmarks/results/cold_start.json")
+    ap.add_argument("--allow-dirty", action="store_true",
+                    help="write the results file even with uncommitted code (the file names the paths)")
     args = ap.parse_args()
     if not (REPO_ROOT / args.index / "CURRENT").is_file() and not (Path(args.index) / "CURRENT").is_file():
         sys.exit(f"No index at {args.index}/. Run `assistant index` first.")
@@ -109,7 +113,7 @@ def main() -> None:
     }
     out = REPO_ROOT / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    write_result(out, result, args.allow_dirty)
 
     print(f"cold `assistant ask` wall time, {args.runs} runs each (index {args.index}/, load average "
           f"{load_before[0]:.1f} -> {load_after[0]:.1f} on {os.cpu_count()} cores)")

@@ -31,6 +31,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from provenance import write_result  # noqa: E402 - benchmarks/ is the script's folder
+
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -230,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for the started app, e.g. ASSISTANT_APP_CONCURRENCY=32")
     ap.add_argument("--out", default=None, help="result file (default benchmarks/results/http_load[_soak].json)")
+    ap.add_argument("--allow-dirty", action="store_true",
+                    help="write the results file even with uncommitted code (the file names the paths)")
     args = ap.parse_args(argv)
     args.clients_given = args.clients is not None
     args.clients = [int(x) for x in (args.clients or "1,8,16,32").split(",") if x.strip()]
@@ -262,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         result["app_env"] = dict(e.split("=", 1) for e in args.env)
         result["recorded_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(out, result, args.allow_dirty)
     print(f"wrote {out.relative_to(REPO_ROOT) if out.is_relative_to(REPO_ROOT) else out}")
     bad = result.get("total", {}).get("errors", 0) if args.soak else sum(r["errors"] for r in result["levels"])
     return 1 if bad else 0

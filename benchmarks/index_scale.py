@@ -46,6 +46,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import commit_info  # noqa: E402 - benchmarks/ is the script's folder
+
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -382,7 +384,12 @@ def tables(key: str, r: dict) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(key: str, result: dict, json_path: Path, md_path: Path) -> str:
+def write_outputs(key: str, result: dict, json_path: Path, md_path: Path, allow_dirty: bool = False) -> str:
+    if not commit_info()["uncommitted"] or allow_dirty:
+        result = {**result, "provenance": commit_info()}
+    else:
+        print(f"not writing {json_path} and {md_path}: uncommitted code (commit it, or pass --allow-dirty)")
+        return tables(key, result)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     allres = json.loads(json_path.read_text(encoding="utf-8")) if json_path.is_file() else {}
     allres[key] = result
@@ -437,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--search-threads", type=int, default=1)
     ap.add_argument("--json", default=str(RESULTS / "index_scale.json"))
     ap.add_argument("--md", default=str(RESULTS / "index_scale.md"))
+    ap.add_argument("--allow-dirty", action="store_true",
+                    help="write the results file even with uncommitted code (the file names the paths)")
     args = ap.parse_args(argv)
     args.methods = [m.strip() for m in args.methods.split(",")]
     command = shlex.join(["nice", "-n", str(os.nice(0))] * (os.nice(0) > 0)
@@ -476,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         "floor": {"recall_at_10": RECALL_FLOOR, "p95_ms_below": P95_CEILING_MS},
     })
     print()
-    print(write_outputs(key, result, Path(args.json), Path(args.md)))
+    print(write_outputs(key, result, Path(args.json), Path(args.md), args.allow_dirty))
     ok = [x for x in result["rows"] if x["meets_floor"]]
     for method in ("hnsw", "ivfpq"):
         best = min((x for x in ok if x["method"] == method), key=lambda x: x["p95_ms"], default=None)
