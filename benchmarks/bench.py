@@ -248,7 +248,7 @@ def build(args, tmp: Path, sentences: bool = True) -> dict:
     sentence_vectors_max_chunks are built), the same encoding work as the raw pass it is compared with."""
     out_file = tmp / f"build_throughput{'' if sentences else '_chunks_only'}.json"
     cmd = [sys.executable, str(REPO_ROOT / "benchmarks" / "build_throughput.py"), "--limit", str(args.build_limit),
-           "--out", str(out_file)]
+           "--out", str(out_file), "--allow-dirty"]  # a scratch file; bench's own results file is guarded
     env = {**os.environ} if sentences else {**os.environ, "ASSISTANT_SENTENCE_VECTORS_MAX_CHUNKS": "0"}
     log(f"index build ({'with' if sentences else 'without'} sentence vectors): {shlex.join(cmd)}")
     before = loadavg()
