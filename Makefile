@@ -54,7 +54,7 @@ eval-gate: index
 	# tuning set's floors, which it does not reach (answerable 0.77, out of scope 0.73).
 	$(VENV)/bin/assistant eval evals/heldout.jsonl --out runs/gate-heldout --fail-under emergency_recall=1.0 framing_rate=1.0 \
 		hit@3=0.95 route_accuracy.answerable=0.7 route_accuracy.out_of_scope=0.65 route_accuracy.personal_advice=0.95 \
-		route_accuracy.greeting=0.95 citation_evidence_rate=0.65 emergency_false_alarm_rate=0.0
+		route_accuracy.greeting=0.95 citation_evidence_rate=0.65
 	$(MAKE) triage-gate
 	$(MAKE) answers-gate
 	$(MAKE) pii-eval
