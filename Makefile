@@ -45,16 +45,18 @@ eval: index
 # CI gate: the question set must keep the answer-engine floors (exit 1 names each metric below).
 # citation_evidence_rate 0.9 -> 0.75 (2026-12-06): answers are now 1-3 sentences led by the one that answers,
 # so fewer extra passages are cited; first sentence and citation precision rose on the independent sets.
+# 0.75 -> 0.6 (2026-12-06): a citation now counts only when the sentences quoted from it hold the evidence,
+# not the whole passage (0.78 -> 0.64 on this set, 0.71 -> 0.52 held-out, same answers).
 eval-gate: index
 	$(VENV)/bin/assistant eval evals/questions.jsonl --out runs/gate --fail-under emergency_recall=1.0 framing_rate=1.0 hit@3=0.95 \
 		route_accuracy.emergency=1.0 route_accuracy.answerable=0.95 route_accuracy.out_of_scope=0.95 \
-		route_accuracy.personal_advice=0.95 route_accuracy.greeting=0.95 citation_evidence_rate=0.75
+		route_accuracy.personal_advice=0.95 route_accuracy.greeting=0.95 citation_evidence_rate=0.6
 	$(VENV)/bin/assistant eval evals/triage_tuning.jsonl --out runs/gate-triage --fail-under emergency_recall=1.0 framing_rate=1.0
 	# The held-out question set, gated too: its own figures at this commit less a margin (README), not the
 	# tuning set's floors, which it does not reach (answerable 0.77, out of scope 0.73).
 	$(VENV)/bin/assistant eval evals/heldout.jsonl --out runs/gate-heldout --fail-under emergency_recall=1.0 framing_rate=1.0 \
 		hit@3=0.95 route_accuracy.answerable=0.7 route_accuracy.out_of_scope=0.65 route_accuracy.personal_advice=0.95 \
-		route_accuracy.greeting=0.95 citation_evidence_rate=0.65
+		route_accuracy.greeting=0.95 citation_evidence_rate=0.45
 	$(MAKE) triage-gate
 	$(MAKE) answers-gate
 	$(MAKE) pii-eval

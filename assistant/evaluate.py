@@ -3,6 +3,7 @@ rows (so every number can be recomputed from report.json)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -46,6 +47,22 @@ def supports(text: str, evidence: list[str]) -> bool:
     return any(fold(e) in folded for e in evidence)
 
 
+_QUOTED = re.compile(r"(?s)(.+?)\s*((?:\[\d+\]\s*)+)")
+
+
+def quoted_sentences(text: str) -> list[tuple[list[int], str]]:
+    """The answer's sentences and the citation numbers each carries ("... weeks apart. [1]"), from the reply
+    text above its source list."""
+    body = text.split("\n**Sources**", 1)[0]
+    out = []
+    for m in _QUOTED.finditer(body):
+        sentence = m.group(1).strip().lstrip("-*• ").strip()
+        numbers = [int(n) for n in re.findall(r"\d+", m.group(2))]
+        if sentence:
+            out.append((numbers, sentence))
+    return out
+
+
 def run_case(bot, case: dict, framing: str) -> dict:
     """One row: what the assistant did with the case, and what was expected."""
     t = time.perf_counter()
@@ -56,15 +73,20 @@ def run_case(bot, case: dict, framing: str) -> dict:
                   "dense_score": h.dense_score, "bm25_score": h.bm25_score,
                   "supports": supports(h.text, ev) if ev else None, "text": h.text}
                  for h in reply.retrieved[:5]]
+    # A citation supports the case when the sentences the answer quotes from it hold an evidence phrase
+    # (not merely the passage behind it); `passage_supports` keeps the looser reading.
+    quoted = [{"numbers": nums, "sentence": sent, "carries": supports(sent, ev) if ev else None}
+              for nums, sent in quoted_sentences(reply.text)] if reply.citations else []
     cited = [{"number": c.number, "source": c.source, "chunk_id": c.chunk_id,
-              "supports": supports(c.text, ev) if ev else None, "text": c.text} for c in reply.citations]
+              "supports": any(q["carries"] for q in quoted if c.number in q["numbers"]) if ev else None,
+              "passage_supports": supports(c.text, ev) if ev else None, "text": c.text} for c in reply.citations]
     first = next((i + 1 for i, r in enumerate(retrieved) if r["supports"]), None)
     return {
         "id": case["id"], "kind": case["kind"], "question": case["question"], "history": case.get("history") or [],
         "evidence": ev, "expected_route": EXPECTED_ROUTE[case["kind"]], "route": reply.route,
         "route_ok": reply.route == EXPECTED_ROUTE[case["kind"]], "standalone_question": reply.standalone_question,
         "triage": reply.triage, "signals": reply.signals, "first_support_rank": first,
-        "retrieved": retrieved, "citations": cited, "framed": reply.text.rstrip().endswith(framing),
+        "retrieved": retrieved, "citations": cited, "quoted": quoted, "framed": reply.text.rstrip().endswith(framing),
         "latency_ms": round(latency, 3), "text": reply.text,
     }
 
@@ -90,8 +112,9 @@ def metrics(rows: list[dict]) -> dict:
     m["hit@3"] = _ratio(sum(1 for r in ans if r["first_support_rank"] and r["first_support_rank"] <= 3), len(ans))
     m["mrr@5"] = round(sum(1 / r["first_support_rank"] for r in ans if r["first_support_rank"]) / len(ans), 4) if ans else None
     m["citation_evidence_rate"] = _ratio(sum(1 for r in ans if any(c["supports"] for c in r["citations"])), len(ans))
-    all_cites = [c for r in ans for c in r["citations"]]
-    m["citation_precision"] = _ratio(sum(1 for c in all_cites if c["supports"]), len(all_cites))
+    # Of the sentences answers quote, the share that carries the answer (evidence phrase in the sentence).
+    quoted = [q for r in ans for q in r.get("quoted", [])]
+    m["citation_precision"] = _ratio(sum(1 for q in quoted if q["carries"]), len(quoted))
     by_kind: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_kind[r["kind"]].append(r)

@@ -6,8 +6,10 @@ Prints each mismatch and exits 1 if any metric disagrees, 0 when all agree.
 
 Nothing is imported from the assistant package: the definitions are re-implemented from the
 design notes and the issue, from the rows' raw fields where they are present.
-- Question reports (`assistant eval QUESTIONS.jsonl`): a passage or citation supports a case when
-  one of the case's evidence phrases occurs in its text, compared case-insensitively with
+- Question reports (`assistant eval QUESTIONS.jsonl`): a passage supports a case when one of the
+  case's evidence phrases occurs in its text, a citation when one occurs in the answer sentences that
+  carry its [n] marker (read from the reply text), and citation precision is the share of the quoted
+  sentences that hold one; phrases are compared case-insensitively with
   whitespace folded (curly quotes straightened); hit@k, mrr@5 over the first five passages seen;
   expected route per kind from the design; routing, emergency, abstention and framing rates as
   shares; latency percentiles by linear interpolation between the closest ranks. Framing is taken
@@ -58,6 +60,17 @@ def _has_evidence(text: str, evidence: tuple[str, ...]) -> bool:
     return any(norm(e) in body for e in evidence)
 
 
+def answer_sentences(text: str) -> list[tuple[set[int], str]]:
+    """The reply's sentences above its source list, each with the citation numbers that close it."""
+    body = text.split("\n**Sources**", 1)[0]
+    out = []
+    for m in re.finditer(r"(?s)(.+?)\s*((?:\[\d+\]\s*)+)", body):
+        sentence = m.group(1).strip().lstrip("-*\u2022 ").strip()
+        if sentence:
+            out.append(({int(n) for n in re.findall(r"\d+", m.group(2))}, sentence))
+    return out
+
+
 def percentile(values: list[float], q: Fraction) -> Fraction | None:
     """Linear interpolation between the closest ranks, on the exact decimals the report stores."""
     if not values:
@@ -76,17 +89,25 @@ def question_metrics(rows: list[dict], framing: str | None = None) -> dict[str, 
     answerable = [r for r in rows if r["kind"] == "answerable"]
     firsts = []
     cite_flags = []
+    sentence_flags = []
     for r in answerable:
         ev = r["evidence"]
         firsts.append(next((i for i, p in enumerate(r["retrieved"][:5], 1) if has_evidence(p["text"], ev)), None))
-        cite_flags.append([has_evidence(c["text"], ev) if "text" in c else bool(c["supports"]) for c in r["citations"]])
+        # what the answer quotes: its sentences with their [n] markers, read from the reply text
+        quoted = answer_sentences(r["text"]) if r["citations"] and "text" in r else []
+        if "text" in r:
+            cite_flags.append([any(has_evidence(sent, ev) for nums, sent in quoted if c["number"] in nums)
+                               for c in r["citations"]])
+            sentence_flags += [has_evidence(sent, ev) for _, sent in quoted]
+        else:  # hand-made rows without reply text: the flags they carry
+            cite_flags.append([bool(c["supports"]) for c in r["citations"]])
+            sentence_flags += [bool(q["carries"]) for q in r.get("quoted", [])]
     n = len(answerable)
     out["hit@1"] = share(sum(1 for f in firsts if f == 1), n)
     out["hit@3"] = share(sum(1 for f in firsts if f is not None and f <= 3), n)
     out["mrr@5"] = sum((Fraction(1, f) for f in firsts if f), Fraction(0)) / n if n else None
     out["citation_evidence_rate"] = share(sum(1 for flags in cite_flags if any(flags)), n)
-    all_flags = [f for flags in cite_flags for f in flags]
-    out["citation_precision"] = share(sum(all_flags), len(all_flags))
+    out["citation_precision"] = share(sum(sentence_flags), len(sentence_flags))
 
     kinds = sorted({r["kind"] for r in rows})
     for k in kinds:

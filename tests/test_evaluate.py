@@ -16,7 +16,9 @@ def row(kind, route, rank=None, cites=(), framed=True, ms=10.0):
     expected = {"answerable": "answer", "out_of_scope": "abstain", "emergency": "emergency",
                 "personal_advice": "advice", "greeting": "greeting"}[kind]
     return {"kind": kind, "route": route, "route_ok": route == expected, "first_support_rank": rank,
-            "citations": [{"supports": c} for c in cites], "framed": framed, "latency_ms": ms}
+            "citations": [{"number": i + 1, "supports": c} for i, c in enumerate(cites)],
+            "quoted": [{"numbers": [i + 1], "sentence": f"s{i}", "carries": c} for i, c in enumerate(cites)],
+            "framed": framed, "latency_ms": ms}
 
 
 ROWS = [row("answerable", "answer", 1, (True, False)), row("answerable", "answer", 3, (False,)),
@@ -88,13 +90,17 @@ def full_row(cid, kind, route, passages=(), cites=(), evidence=(), ms=10.0, sign
     retrieved = [{"chunk_id": f"a.md#{i}", "source": "a.md", "score": 0.1, "dense_score": 0.5, "bm25_score": 1.0,
                   "supports": supports(t, ev) if ev else None, "text": t} for i, t in enumerate(passages)]
     cited = [{"number": i + 1, "source": "a.md", "chunk_id": f"a.md#{i}", "supports": supports(t, ev) if ev else None,
-              "text": t} for i, t in enumerate(cites)]
-    text = "Body." if route == "emergency" else f"Body.\n\n{FRAMING}"
+              "passage_supports": supports(t, ev) if ev else None, "text": t} for i, t in enumerate(cites)]
+    quoted = [{"numbers": [i + 1], "sentence": t, "carries": supports(t, ev) if ev else None}
+              for i, t in enumerate(cites)]
+    body = " ".join(f"{t} [{i + 1}]" for i, t in enumerate(cites)) or "Body."
+    text = body if route == "emergency" else f"{body}\n\n{FRAMING}"
     return {"id": cid, "kind": kind, "question": f"question {cid}", "history": [], "evidence": ev,
             "expected_route": EXPECTED_ROUTE[kind], "route": route, "route_ok": route == EXPECTED_ROUTE[kind],
             "standalone_question": f"question {cid}", "triage": "", "signals": signals or {},
             "first_support_rank": next((i + 1 for i, r in enumerate(retrieved) if r["supports"]), None),
-            "retrieved": retrieved, "citations": cited, "framed": text.endswith(FRAMING), "latency_ms": ms, "text": text}
+            "retrieved": retrieved, "citations": cited, "quoted": quoted, "framed": text.endswith(FRAMING),
+            "latency_ms": ms, "text": text}
 
 
 EV = ["two to three weeks apart"]
