@@ -234,6 +234,31 @@ def _current_folder(index_dir: Path) -> Path:
     return folder
 
 
+def file_checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file of an index version but its manifest (which records them), by relative path."""
+    out = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel.startswith("manifest.json"):
+            continue
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        out[rel] = h.hexdigest()
+    return out
+
+
+def damaged_files(folder: Path, manifest: dict) -> list[str]:
+    """Files of a version whose content no longer matches the checksums its manifest recorded (missing ones
+    included); [] for a version built before checksums were recorded."""
+    recorded = manifest.get("checksums")
+    if not recorded:
+        return []
+    now = file_checksums(folder)
+    return sorted(name for name, digest in recorded.items() if now.get(name) != digest)
+
+
 def read_manifest(index_dir: str | Path) -> dict:
     """The manifest of the live index version."""
     folder = _current_folder(Path(index_dir))
@@ -272,6 +297,10 @@ def load_index(index_dir: str | Path, model_id: str | None = None) -> Index:
     manifest = read_manifest(index_dir)
     if model_id is not None:
         check_compatible(manifest, model_id, f"{index_dir}/")
+    damaged = damaged_files(folder, manifest)
+    if damaged:  # same-size damage too: the manifest's checksums, not the file sizes
+        raise IndexCorruptError(f"The index at {index_dir}/ is damaged: {', '.join(damaged)} no longer match the "
+                                f"checksums recorded when it was built. {BUILD_HINT}")
     try:
         import faiss
 
@@ -488,6 +517,7 @@ def build_index(
             if sentences is not None:
                 sentences.save(tmp, _write_file)
             _write_file(tmp / "vocabulary.txt", lambda fh: fh.write("\n".join(vocabulary([c.embed_text for c in chunks]))))
+            manifest["checksums"] = file_checksums(tmp)  # verified on load and by the app's watcher
             _write_file(tmp / "manifest.json", lambda fh: json.dump(manifest, fh, indent=1, ensure_ascii=False))
             for p in list(tmp.rglob("*")):
                 if p.is_file():

@@ -76,6 +76,7 @@ class Service:
         self.health = Health()
         self.build = BuildState()
         self._sizes: dict[str, int] = {}       # file sizes of the loaded version, to notice damage on disk
+        self._verified = 0.0                   # when the loaded version last matched its manifest's checksums
         self._failed_version: str | None = None
 
     # ---- loading -------------------------------------------------------------------------------
@@ -104,6 +105,7 @@ class Service:
         with self._swap:
             self._bot = bot
             self._sizes = self._file_sizes(Path(bot.index.folder))
+            self._verified = time.monotonic()  # load_index has just checked the checksums
             self.health = Health("ready", "The index is loaded.", [])
         return True
 
@@ -138,8 +140,14 @@ class Service:
             return
         if bot is None:
             return
-        now = self._file_sizes(Path(bot.index.folder))
+        folder = Path(bot.index.folder)
+        now = self._file_sizes(folder)
         damaged = sorted(f for f, size in self._sizes.items() if now.get(f) != size)
+        if not damaged and time.monotonic() - self._verified >= self.settings.index_verify_seconds:
+            from .index import damaged_files  # same-size damage: compare with the manifest's checksums
+
+            damaged = damaged_files(folder, bot.index.manifest)
+            self._verified = time.monotonic()
         with self._swap:
             if damaged:
                 msg = (f"Index files changed or missing on disk ({', '.join(damaged)}); answers come from the copy "

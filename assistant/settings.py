@@ -112,6 +112,7 @@ class Settings:
     store_question_text: bool = True
     app_concurrency: int = 16
     index_check_seconds: float = 5.0     # how often the app looks for a rebuilt or damaged index
+    index_verify_seconds: float = 300.0  # how often it also compares the files with the manifest's checksums
 
     def replace(self, **changes) -> "Settings":
         """A copy with some fields changed, validated."""

@@ -358,6 +358,13 @@ def test_mismatched_index_is_rebuilt_in_full(settings, embedder, built):
     assert read_manifest(index_dir)["model"]["id"] == embedder.model_id
 
 
+def _flip_byte(path: Path) -> None:
+    """Damage that keeps the file's size (bit rot, a partial overwrite)."""
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 def _truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -374,6 +381,8 @@ def _truncate(path: Path) -> None:
         pytest.param(lambda v, d: (v / "chunks.jsonl").write_text(
             "\n".join((v / "chunks.jsonl").read_text().splitlines()[:-1]) + "\n"), id="chunk-line-lost"),
         pytest.param(lambda v, d: (d / CURRENT).write_text("v-gone\n"), id="current-names-missing-version"),
+        pytest.param(lambda v, d: _flip_byte(v / "embeddings.npy"), id="same-size-embeddings"),
+        pytest.param(lambda v, d: _flip_byte(v / "vocabulary.txt"), id="same-size-vocabulary"),
     ],
 )
 def test_damaged_index_raises_corrupt(embedder, built, damage):

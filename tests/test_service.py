@@ -52,6 +52,18 @@ def test_index_rebuilt_outside_the_app_is_picked_up(service, embedder):
     assert service.ask("When is the clinic open?")[0].citations[0].source == "hours.md"
 
 
+def test_same_size_damage_is_found_by_the_checksums(service):
+    folder = service.bot.index.folder
+    data = bytearray((folder / "embeddings.npy").read_bytes())
+    data[-1] ^= 0xFF
+    (folder / "embeddings.npy").write_bytes(bytes(data))  # same size: the size check alone misses it
+    service.settings = service.settings.replace(index_verify_seconds=0.0)
+    service.check()
+    status = service.status()
+    assert status["status"] == "ready" and "embeddings.npy" in status["problems"][0]
+    assert service.ask("Where can I park?")[0].route == "answer"  # still served from memory
+
+
 def test_damaged_files_are_reported_while_the_copy_in_memory_serves(service):
     folder = service.bot.index.folder
     data = (folder / "vectors.faiss").read_bytes()
