@@ -8,12 +8,22 @@ from pathlib import Path
 from .errors import ConfigError
 
 
-@lru_cache(maxsize=64)
 def _read(path: str) -> str:
+    """A prompt file's text; cached per version of the file (its size and modification time), so an edit
+    by staff is read by the next rebuild or reload instead of the copy read at start."""
     p = Path(path)
-    if not p.is_file():
+    try:
+        st = p.stat()
+    except OSError:
+        st = None
+    if st is None or not p.is_file():
         raise ConfigError(f"Missing prompt file {p}. Restore it from the repository's prompts/ folder.")
-    return p.read_text(encoding="utf-8")
+    return _read_version(str(p), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=64)
+def _read_version(path: str, mtime_ns: int, size: int) -> str:
+    return Path(path).read_text(encoding="utf-8")
 
 
 def text(prompts_dir: str, name: str) -> str:

@@ -44,3 +44,15 @@ def test_invalid_fusion_lists_valid_ones(monkeypatch):
     monkeypatch.setenv("ASSISTANT_FUSION", "max")
     with pytest.raises(ConfigError, match="score, rrf"):
         load_settings()
+
+
+def test_an_edited_prompt_file_is_read_again(tmp_path):
+    import os
+
+    from assistant import prompts
+
+    (tmp_path / "framing.md").write_text("First wording.\n", encoding="utf-8")
+    assert prompts.text(str(tmp_path), "framing.md") == "First wording."
+    (tmp_path / "framing.md").write_text("Second, longer wording.\n", encoding="utf-8")
+    os.utime(tmp_path / "framing.md", ns=(1, 1))  # a different modification time, whatever the clock
+    assert prompts.text(str(tmp_path), "framing.md") == "Second, longer wording."
