@@ -27,7 +27,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model comes from the gt-all-
 from pathlib import Path  # noqa: E402
 
 
-class OnnxEmbeddings:
+from langchain_core.embeddings import Embeddings  # noqa: E402
+
+
+class OnnxEmbeddings(Embeddings):
     """A LangChain Embeddings over the project's ONNX export (model.onnx, tokenizer.json, meta.json)."""
 
     def __init__(self, folder: str):
