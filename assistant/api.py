@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import logging
 import math
 import secrets
@@ -470,6 +471,19 @@ def create_api(service: Service, staff_user: str, staff_password: str, limiter: 
     @app.get("/api/staff/actions", tags=["staff"], summary="Who did what in the staff console and API (staff login)")
     def staff_actions(limit: int = 200, user: str = Depends(staff)):
         return service.store.rows("staff_actions", max(1, min(limit, 10_000)))
+
+    @app.get("/api/staff/runs/{run}/{name}", tags=["staff"],
+             summary="A report of a benchmark run from the staff console: report.md or report.json (staff login)")
+    def staff_run_report(run: str, name: str, user: str = Depends(staff)):
+        from .ui import RUNS_ROOT
+
+        if name not in ("report.md", "report.json") or not re.fullmatch(r"[\w.-]+", run) or run.startswith("."):
+            raise HTTPException(404, "Choose report.md or report.json of a run.")
+        path = RUNS_ROOT / run / name
+        if not path.is_file():
+            raise HTTPException(404, f"No {name} for run {run}.")
+        return FileResponse(path, media_type="text/markdown" if name.endswith(".md") else "application/json",
+                            filename=f"{run}-{name}")
 
     @app.get("/api/staff/{table}.csv", tags=["staff"], summary="Export the question log or feedback as CSV (staff login)")
     def staff_csv(table: str, user: str = Depends(staff)):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from .errors import AssistantError
+from .errors import AssistantError, InputError
 from .service import Service, Unavailable
 from .settings import REPO_ROOT
 
@@ -241,6 +241,9 @@ def _passages(reply) -> list[list]:
     return rows
 
 
+RUNS_ROOT = Path("runs") / "console"  # the console's benchmark runs (relative to where the app runs)
+
+
 def _eval_files() -> list[str]:
     return sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "evals").glob("*.jsonl"))
 
@@ -251,7 +254,7 @@ def _eval_runs(root: Path) -> list[str]:
 
 def staff_app(service: Service) -> gr.Blocks:
     s = service.settings
-    runs_root = Path("runs") / "console"
+    runs_root = RUNS_ROOT
     with gr.Blocks(title="Clinic assistant — staff console", analytics_enabled=False) as demo:
         gr.Markdown("## Staff console\nPreview answers with their evidence, read the question log and feedback, "
                     "curate answers, rebuild the index and run benchmarks.")
@@ -394,17 +397,26 @@ def staff_app(service: Service) -> gr.Blocks:
                 bench = gr.Dropdown(_eval_files(), value=(_eval_files() or [None])[0], label="Benchmark file")
                 previous = gr.Dropdown(_eval_runs(runs_root), label="Compare with an earlier run (optional)",
                                        allow_custom_value=True)
+            pasted = gr.Textbox(label="…or paste a benchmark set (JSONL: one case per line, as in evals/)", lines=4,
+                                max_lines=16, elem_id="eval-paste")
             run_btn = gr.Button("Run benchmark", variant="primary")
             eval_status = gr.Markdown()
+            confusion = gr.Dataframe(label="Routes: expected kind (rows) by the route taken (columns)")
             metric_table = gr.Dataframe(headers=["metric", "value", "95% interval", "previous",
                                                  "change (paired, 95% interval)"], label="Metrics")
             plots = gr.Gallery(label="Plots", columns=3, height=320)
             fails = gr.Dataframe(label="Failures", wrap=True)
 
-            def run_eval(path, prev, progress=gr.Progress()):
+            def run_eval(path, text, prev, progress=gr.Progress()):
                 from . import evaluate
 
                 try:
+                    if (text or "").strip():  # a pasted set is kept with the console's runs
+                        runs_root.mkdir(parents=True, exist_ok=True)
+                        path = str((runs_root / f"pasted-{time.strftime('%Y%m%d-%H%M%S')}.jsonl").resolve())
+                        Path(path).write_text(text.strip() + "\n", encoding="utf-8")
+                    if not path:
+                        raise InputError("Choose a benchmark file or paste a set.")
                     cases = evaluate.load_cases(REPO_ROOT / path if not Path(path).is_absolute() else path)
                     bot = service.bot
                 except (AssistantError, TypeError) as exc:
@@ -434,12 +446,16 @@ def staff_app(service: Service) -> gr.Blocks:
                     table.append([k, v, "" if not ci.get(k) else f"{ci[k][0]} – {ci[k][1]}", before, change])
                 failed = [[r["id"], r["kind"], r["route"], r["question"][:120]] for r in evaluate.failures(rows)]
                 images = [str(out / name) for name in evaluate.PLOTS.values()]
-                msg = f"{len(rows)} cases, {len(failed)} failures; report in `{out}`."
+                routes = sorted({r for v in m["confusion"].values() for r in v})
+                matrix = [[kind] + [m["confusion"][kind].get(r, 0) for r in routes] for kind in m["confusion"]]
+                msg = (f"{len(rows)} cases, {len(failed)} failures. Report: [report.md](/api/staff/runs/{out.name}/report.md)"
+                       f" · [report.json](/api/staff/runs/{out.name}/report.json) (rows, metrics, intervals).")
                 return (msg, table, images, gr.update(value=failed, headers=["id", "kind", "route", "question"]),
-                        gr.update(choices=_eval_runs(runs_root)))
+                        gr.update(choices=_eval_runs(runs_root)),
+                        gr.update(value=matrix, headers=["kind"] + routes))
 
-            run_btn.click(run_eval, [bench, previous], [eval_status, metric_table, plots, fails, previous],
-                          api_visibility="private")
+            run_btn.click(run_eval, [bench, pasted, previous],
+                          [eval_status, metric_table, plots, fails, previous, confusion], api_visibility="private")
     return demo
 
 

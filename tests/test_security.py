@@ -227,6 +227,21 @@ def test_a_curated_answer_goes_live_only_after_a_second_reviewer(apps):
     staff.close()
 
 
+def test_benchmark_reports_are_served_to_staff_only_and_only_reports(apps):
+    run = apps.db.parent / "runs" / "console" / "20261206-000000-questions"  # the app's working folder
+    run.mkdir(parents=True)
+    (run / "report.md").write_text("# Eval of a set\n", encoding="utf-8")
+    (apps.db.parent / "runs" / "console" / "secret.txt").write_text("no", encoding="utf-8")
+    url = apps.base + "/api/staff/runs/20261206-000000-questions/report.md"
+    assert httpx.get(url, timeout=30).status_code == 401
+    r = httpx.get(url, auth=STAFF, timeout=30)
+    assert r.status_code == 200 and r.text.startswith("# Eval of a set")
+    for bad in ("20261206-000000-questions/app.sqlite3", "..%2F..%2Fapp.sqlite3/report.md", "../secret.txt",
+                "20261206-000000-questions/../secret.txt"):
+        r = httpx.get(apps.base + "/api/staff/runs/" + bad, auth=STAFF, timeout=30)
+        assert r.status_code == 404, bad
+
+
 # ---- staff login: last, it locks this client out -------------------------------------------------------
 def test_failed_staff_logins_are_throttled_per_client(apps):
     for i in range(3):
