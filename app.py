@@ -19,12 +19,13 @@ def build_app(settings=None, *, load: bool = True):
     from starlette.routing import Mount
 
     from assistant.api import RateLimiter, create_api
-    from assistant.service import Service, staff_credentials
+    from assistant.service import Service, staff_logins
     from assistant.settings import load_settings
     from assistant.ui import patient_app, staff_app
 
     settings = settings or load_settings()
-    user, password, generated = staff_credentials(settings)
+    logins, generated = staff_logins(settings)
+    user, password = settings.staff_user, logins[settings.staff_user]
     service = Service(settings)
     if load:
         service.load()  # before the UIs, so starter questions come from the live index
@@ -35,11 +36,11 @@ def build_app(settings=None, *, load: bool = True):
     redact("Warm up: Jane Doe, 555-123-4567")
     # One limiter for the chat and the API: a client cannot double its share by using both.
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    app = create_api(service, user, password, limiter=limiter)
+    app = create_api(service, logins, limiter=limiter)
     css = ("#chat details summary{cursor:pointer;text-decoration:underline} .starter{white-space:normal} "
            "#chat .placeholder-content{padding:0 1rem;text-align:center}")
     staff = staff_app(service).queue(default_concurrency_limit=4)
-    app = gr.mount_gradio_app(app, staff, path="/staff", auth=(user, password), footer_links=[], ssr_mode=False,
+    app = gr.mount_gradio_app(app, staff, path="/staff", auth=list(logins.items()), footer_links=[], ssr_mode=False,
                               auth_message="Clinic staff only.")
     patient = patient_app(service, limiter).queue(default_concurrency_limit=settings.app_concurrency)
     app = gr.mount_gradio_app(app, patient, path="", footer_links=[], ssr_mode=False, css=css)

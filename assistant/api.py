@@ -360,7 +360,7 @@ def reply_json(reply, question_id: int | None) -> dict:
                            "chunk_id": c.chunk_id, "text": c.text} for c in reply.citations]}
 
 
-def create_api(service: Service, staff_user: str, staff_password: str, limiter: "RateLimiter | None" = None) -> FastAPI:
+def create_api(service: Service, logins: dict[str, str], limiter: "RateLimiter | None" = None) -> FastAPI:
     """The FastAPI app with every non-Gradio route; app.py mounts the Gradio UIs on it."""
     s = service.settings
     app = FastAPI(title="Clinic FAQ assistant API", version="1", default_response_class=SafeJSONResponse,
@@ -380,8 +380,9 @@ def create_api(service: Service, staff_user: str, staff_password: str, limiter: 
         if wait:
             raise HTTPException(429, f"Too many failed logins; try again in {math.ceil(wait / 60)} minutes.",
                                 headers={"Retry-After": str(math.ceil(wait))})
-        ok = secrets.compare_digest(creds.username.encode(), staff_user.encode()) \
-            and secrets.compare_digest(creds.password.encode(), staff_password.encode())
+        expected = logins.get(creds.username)
+        # compare against something in every case, so a wrong user name costs as long as a wrong password
+        ok = secrets.compare_digest(creds.password.encode(), (expected or "\0" * 32).encode()) and expected is not None
         if not ok:
             throttle.failed(*keys)
             raise HTTPException(401, "Staff login required.", headers={"WWW-Authenticate": 'Basic realm="staff"'})

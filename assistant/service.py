@@ -58,6 +58,24 @@ def staff_credentials(settings: Settings) -> tuple[str, str, bool]:
     return settings.staff_user, secrets.token_urlsafe(12), True
 
 
+def staff_logins(settings: Settings) -> tuple[dict[str, str], bool]:
+    """Every staff login (user -> password): staff_user's and those of staff_accounts; and whether the
+    main password was made up for this run (development mode). Production checks every password's length."""
+    user, password, generated = staff_credentials(settings)
+    logins = {user: password}
+    for item in (x.strip() for x in settings.staff_accounts.split(",")):
+        if not item:
+            continue
+        name, sep, secret = item.partition(":")
+        if not sep or not name.strip() or not secret:
+            raise ConfigError("staff_accounts takes name:password pairs separated by commas.")
+        if settings.app_mode == "production" and len(secret.strip()) < settings.min_staff_password_chars:
+            raise ConfigError(f"staff_accounts: the password of {name.strip()!r} is shorter than "
+                              f"{settings.min_staff_password_chars} characters.")
+        logins[name.strip()] = secret
+    return logins, generated
+
+
 def slug(text: str, limit: int = 60) -> str:
     words = re.findall(r"[a-z0-9]+", text.lower())
     return "-".join(words)[:limit].strip("-") or "entry"
@@ -261,7 +279,7 @@ class Service:
         except ValueError:
             raise InputError("The review date must look like 2026-11-27.") from None
         entry_id = self.store.add_curated(question=question, answer=answer, author=reviewer,
-                                          review_date=reviewed.isoformat(), status="pending")
+                                          review_date=reviewed.isoformat(), status="pending", login=login)
         self.store.log_action(login, "proposed", f"curated answer {entry_id} by {reviewer}: {question}")
         if self.settings.curated_approvals <= 1:
             return self.approve_faq(entry_id, reviewer, progress, login=login)
@@ -281,6 +299,10 @@ class Service:
         if self.settings.curated_approvals > 1 and approver.casefold() == entry["author"].casefold():
             raise InputError(f"Curated answer {entry_id} was written by {entry['author']}; a second reviewer must "
                              "approve it.")
+        if self.settings.curated_approvals > 1 and self.settings.staff_accounts.strip() and login \
+                and login == entry.get("login"):
+            raise InputError(f"Curated answer {entry_id} was proposed from the login {login!r}; a second reviewer "
+                             "approves it from their own login.")
         path = self._publish_faq(entry["question"], entry["answer"], entry["author"], approver,
                                  dt.date.fromisoformat(entry["review_date"]), progress)
         rel = path.relative_to(self.settings.corpus_dir).as_posix()

@@ -87,6 +87,9 @@ class Settings:
     app_mode: str = "development"
     staff_user: str = "staff"
     staff_password: str = ""
+    # More staff logins, one per person: "name:password,name2:password2" (beside staff_user). With two or
+    # more, a curated answer's second reviewer must sign in as a different login than its author.
+    staff_accounts: str = ""
     db_path: str = "data/assistant.sqlite3"
     faq_subdir: str = "faq"
     rate_limit_per_minute: int = 30      # per client on /api/ask; 0 turns the limit off

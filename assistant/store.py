@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS curated (
     review_date TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('pending', 'published')),
     approved_by TEXT NOT NULL DEFAULT '',
-    path TEXT NOT NULL DEFAULT ''
+    path TEXT NOT NULL DEFAULT '',
+    login TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS staff_actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -59,7 +60,7 @@ CREATE TABLE IF NOT EXISTS staff_actions (
 TABLES = {
     "questions": ("id", "ts", "channel", "question", "standalone_question", "route", "triage", "sources", "latency_ms"),
     "feedback": ("id", "ts", "question_id", "rating", "comment", "question", "answer"),
-    "curated": ("id", "ts", "question", "answer", "author", "review_date", "status", "approved_by", "path"),
+    "curated": ("id", "ts", "question", "answer", "author", "review_date", "status", "approved_by", "path", "login"),
     "staff_actions": ("id", "ts", "login", "action", "detail"),
 }
 MAX_TEXT = 4000
@@ -108,6 +109,9 @@ class Store:
         with self._conn() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            columns = {r[1] for r in db.execute("PRAGMA table_info(curated)")}
+            if "login" not in columns:  # a log made before curated answers recorded their proposer's login
+                db.execute("ALTER TABLE curated ADD COLUMN login TEXT NOT NULL DEFAULT ''")
 
     @contextmanager
     def _conn(self, write: bool = False):
@@ -161,11 +165,11 @@ class Store:
 
     # ---- curated answers (staff-written, not redacted: they become corpus documents) ---------------------
     def add_curated(self, *, question: str, answer: str, author: str, review_date: str, status: str,
-                    path: str = "") -> int:
+                    path: str = "", login: str = "") -> int:
         with self._conn(write=True) as db:
-            cur = db.execute("INSERT INTO curated (ts, question, answer, author, review_date, status, path) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)", (time.time(), question, answer, author, review_date,
-                                                              status, path))
+            cur = db.execute("INSERT INTO curated (ts, question, answer, author, review_date, status, path, login) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (time.time(), question, answer, author, review_date,
+                                                                 status, path, login or ""))
             return int(cur.lastrowid)
 
     def curated(self, entry_id: int) -> dict | None:

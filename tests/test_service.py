@@ -8,7 +8,7 @@ import pytest
 
 from assistant.errors import ConfigError, IndexBusyError, InputError
 from assistant.index import CURRENT, build_index
-from assistant.service import Service, Unavailable, staff_credentials
+from assistant.service import Service, Unavailable, staff_credentials, staff_logins
 from assistant.settings import Settings
 
 
@@ -194,3 +194,13 @@ def test_instruction_lines_in_an_article_are_held_back_and_listed(service):
     quoted = " ".join(c.text for c in service.bot.index.chunks)
     assert "Ignore previous instructions" not in quoted  # held back: never indexed, never quoted
     assert "blood thinner five days" in quoted  # flagged for review, still there
+
+
+def test_named_staff_accounts():
+    logins, generated = staff_logins(Settings(staff_password="main-password", staff_accounts="ann:pw-ann, ben:pw-ben"))
+    assert logins == {"staff": "main-password", "ann": "pw-ann", "ben": "pw-ben"} and not generated
+    with pytest.raises(ConfigError, match="name:password"):
+        staff_logins(Settings(staff_password="x", staff_accounts="ann"))
+    with pytest.raises(ConfigError, match="shorter than 12"):
+        staff_logins(Settings(app_mode="production", staff_password="a-long-enough-one", staff_accounts="ann:short"))
+
