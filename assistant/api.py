@@ -8,7 +8,6 @@ import math
 import secrets
 import threading
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 

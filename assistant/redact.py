@@ -97,7 +97,7 @@ PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched c
      rf"\b\d{{1,6}}(?:-\d{{1,4}}|\d*\u2044\d)?[a-z]?\s+(?:calle|avenida|av\.|via|rue|camino|paseo|carrera|rua)"
      rf"(?:\s+[a-z0-9][\w.'-]*){{1,3}}{_UNIT}?{_CITY_STATE_ZIP}?"),
     ("ADDRESS", "po box", rf"\bp\.?\s?o\.?\s+box\s+\d+{_CITY_STATE_ZIP}?"),
-    ("ADDRESS", "unit", rf"\b(?:apt|apartment|unit|suite)\.?\s*#?\s*\d+[a-z]?\b"),
+    ("ADDRESS", "unit", r"\b(?:apt|apartment|unit|suite)\.?\s*#?\s*\d+[a-z]?\b"),
 ]
 
 # ---- names --------------------------------------------------------------------------------------------
