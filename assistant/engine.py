@@ -16,6 +16,7 @@ from .embedding import Embedder
 from .errors import InputError
 from .followup import condense, question_focus
 from .index import load_index
+from .language import detect as detect_language, fold_accents
 from .retrieval import AssistantRetriever, Hit, Lexicon, search
 from .settings import Settings, load_settings
 from .text import clean, stem, words
@@ -83,6 +84,9 @@ class Assistant:
         titles = set(index.manifest.get("titles", {}).values())
         self._title_stems = {stem(w) for t in titles for w in words(t or "") if self.lexicon.salience(w) > 0}
         self._weights = (settings.dense_weight, settings.bm25_weight)
+        self._languages = {
+            code: {k: ([re.compile(x, re.I) for x in v] if isinstance(v, list) else v) for k, v in rules.items()}
+            for code, rules in prompts.toml(settings.prompts_dir, "languages.toml").items()}
         self._texts = {name: prompts.text(settings.prompts_dir, f"{name}.md") for name in (
             "framing", "escalation", "escalation_self_harm", "escalation_urgent", "safety_line", "greeting",
             "greeting_thanks", "greeting_bye", "greeting_identity", "greeting_human", "abstain", "closest", "advice",
@@ -133,6 +137,27 @@ class Assistant:
         values = {"emergency_number": s.emergency_number, "crisis_line": s.crisis_line,
                   "clinic_contact": s.clinic_contact, "clinic_name": "our clinic", **extra}
         return self._texts[name].format(**values)
+
+    def _other_language(self, q: str, lang: str, base: dict) -> Reply:
+        """A message in another language: its emergency checks (prompts/languages.toml), then, in that
+        language where the clinic has the words, that answers are in English, the emergency number and
+        the clinic's contact."""
+        rules = self._languages.get(lang) or self._languages.get("other", {})
+        folded = fold_accents(q)
+        fill = lambda text: text.format(emergency_number=self.settings.emergency_number,  # noqa: E731
+                                        clinic_contact=self.settings.clinic_contact)
+        found = lambda key: any(p.search(folded) for p in rules.get(key, []))  # noqa: E731
+        base = base | {"triage": f"language {lang}", "safety_line": False}
+        if found("emergency") and not found("not_now"):
+            harm = found("self_harm")
+            local = rules.get("escalation_self_harm" if harm else "escalation", "")
+            english = self._fill("escalation_self_harm" if harm else "escalation")
+            body = (fill(local) + "\n\n" if local else "") + english
+            return self._reply("emergency", body, standalone_question=q,
+                               **base | {"triage": f"language {lang}: {'self-harm' if harm else 'emergency'}"})
+        route = "greeting" if found("greeting") else "abstain"
+        body = fill(rules.get("reply") or self._languages["other"]["reply"])
+        return self._reply(route, body, standalone_question=q, **base)
 
     def safety_line(self) -> str:
         """The line put on top of a reply about a red-flag topic that is not an escalation."""
@@ -262,6 +287,9 @@ class Assistant:
                 "signals": {"triage": tri.scores}}
         if tri.route == EMERGENCY:
             return self._reply("emergency", self._fill(tri.message), standalone_question=q, **base)
+        lang = detect_language(q) if q and not too_long else "en"
+        if lang != "en":
+            return self._other_language(q, lang, base)
         if too_long:
             body = (f"Your message is {len(q):,} characters long; please ask in under "
                     f"{s.max_question_chars:,} characters so I can find the right passages.")

@@ -219,3 +219,33 @@ def test_long_educational_ramble_gets_the_safety_line_not_an_escalation(bot):
     reply = bot.ask(ramble)
     assert reply.route != "emergency"
     assert reply.text.startswith(bot.safety_line())
+
+
+# ---- messages in another language -------------------------------------------------------------------
+@pytest.mark.parametrize("message, route", [
+    ("Mi mamá tiene un dolor muy fuerte en el pecho y no puede respirar", "emergency"),
+    ("quiero quitarme la vida", "emergency"),
+    ("¿Cuánto cuesta una sesión de proloterapia?", "abstain"),
+    ("¿Cuáles son los síntomas de un infarto?", "abstain"),  # a question about the topic: no escalation
+    ("Hola, ¿hablan español?", "greeting"),
+])
+def test_spanish_messages_get_their_checks_and_a_reply_in_spanish(bot, message, route):
+    reply = bot.ask(message)
+    assert reply.route == route and reply.triage.startswith("language es")
+    assert bot.settings.emergency_number in reply.text  # every reply in another language names it
+    assert ("llame" in reply.text.lower()) and ("inglés" in reply.text or route == "emergency")  # in Spanish
+
+
+def test_other_languages_get_the_emergency_number_in_english_and_english_is_unchanged(bot):
+    reply = bot.ask("Bonjour, combien coûte une séance de prolothérapie ?")
+    assert reply.route == "abstain" and reply.text.startswith("**If this is an emergency")
+    assert bot.ask("How far apart are the sessions?").route == "answer"
+
+
+def test_language_detection_keeps_english_english():
+    from assistant.language import detect
+
+    assert detect("How many sessions are usually needed?") == "en"
+    assert detect("hi") == "en" and detect("gracias") == "en"  # one word is too little to go on
+    assert detect("¿Cuánto cuesta la inyección?") == "es"
+    assert detect("我的膝盖很痛") == "other"

@@ -293,3 +293,8 @@ def test_a_front_matter_url_must_be_http(tmp_path):
     (tmp_path / "b.md").write_text("---\ntitle: B\nurl: https://clinic.example/b\n---\n# B\n\nText about hips.\n")
     docs = {d.id: d for d in load_corpus(tmp_path).documents}
     assert "url" not in docs["a.md"].metadata and docs["b.md"].metadata["url"] == "https://clinic.example/b"
+
+
+def test_a_spanish_emergency_is_escalated_in_spanish_over_http(apps):
+    r = httpx.post(apps.base + "/api/ask", json={"question": "mi esposo se desmayó y no despierta, ayuda"}, timeout=60)
+    assert r.status_code == 200 and r.json()["route"] == "emergency" and "Llame al 911" in r.json()["text"]

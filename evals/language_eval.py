@@ -1,0 +1,54 @@
+"""Messages in Spanish by an independent author (evals/languages/es_heldout.jsonl: emergencies, questions,
+greetings; written from a brief, without the code or the patterns): how the assistant routes them.
+Never prints the messages' texts, only the scores.
+
+    python evals/language_eval.py [--index index]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant import Assistant  # noqa: E402
+from assistant.evaluate import intervals  # noqa: E402
+
+
+def score(rows: list[dict]) -> dict:
+    emerg = [r for r in rows if r["kind"] == "emergency"]
+    others = [r for r in rows if r["kind"] != "emergency"]
+    ratio = lambda a, b: round(a / b, 4) if b else None  # noqa: E731
+    return {"messages": len(rows),
+            "emergency_recall": ratio(sum(r["route"] == "emergency" for r in emerg), len(emerg)),
+            "false_alarm_rate": ratio(sum(r["route"] == "emergency" for r in others), len(others)),
+            "emergency_number_in_every_reply": ratio(sum(r["has_number"] for r in rows), len(rows)),
+            "answered_in_spanish": ratio(sum(r["spanish"] for r in rows), len(rows))}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--index", default="index")
+    args = ap.parse_args()
+    bot = Assistant.load(args.index)
+    rows = []
+    for line in (ROOT / "evals" / "languages" / "es_heldout.jsonl").open(encoding="utf-8"):
+        case = json.loads(line)
+        reply = bot.ask(case["text"])
+        rows.append({"kind": case["kind"], "route": reply.route,
+                     "has_number": bot.settings.emergency_number in reply.text,
+                     "spanish": "inglés" in reply.text or "emergencia" in reply.text})
+    m = score(rows)
+    m["intervals"] = intervals(rows, score=score)
+    m["routes_by_kind"] = {k: dict(Counter(r["route"] for r in rows if r["kind"] == k))
+                           for k in ("emergency", "question", "greeting")}
+    print(json.dumps(m, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
