@@ -184,7 +184,8 @@ def test_a_log_without_question_text(tmp_path):
                        route="answer", triage="", sources=[], latency_ms=3.0)
     store.add_feedback(rating=-1, question="Jane Doe here", answer="...", comment="call me 555 123 4567")
     dump = "\n".join(sqlite3.connect(tmp_path / "log.sqlite3").iterdump())
-    assert "Jane" not in dump and "HIV" not in dump and "555" not in dump
+    # (not a bare "555": a timestamp may hold those digits)
+    assert "Jane" not in dump and "HIV" not in dump and "555 123 4567" not in dump
     assert store.rows("questions")[0]["route"] == "answer"
     assert store.rows("questions")[0]["question"].startswith("sha256:")
 
