@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer pii-eval pii-words train-pii bench-venv bench-langchain
+.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer pii-eval pii-words train-pii bench-venv bench-langchain language-eval
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,7 @@ eval-gate: index
 	$(MAKE) triage-gate
 	$(MAKE) answers-gate
 	$(MAKE) pii-eval
+	$(MAKE) language-eval
 
 # Redaction of personal data on the PII sets (evals/pii/: tuning elder/texter/obfuscator, held-out
 # nonnative/relative; the training authors only train the tagger); floors a little below this commit's
@@ -67,6 +68,11 @@ eval-gate: index
 pii-eval: $(STAMP)
 	$(PY) evals/pii_eval.py --fail-under tuning:recall=0.96 heldout:recall=0.93 tuning:keep_precision=0.94 \
 		heldout:keep_precision=0.92
+
+# Spanish messages by an independent author (held-out): this commit's figures less a margin (README,
+# Messages in other languages); the triage floors are far higher.
+language-eval: index
+	$(PY) evals/language_eval.py --fail-under emergency_recall=0.5 false_alarm_rate=0.1 emergency_number_in_every_reply=1.0
 
 # Retrain the redactor's name tagger (assistant/models/names.npz) on the tuning and training authors.
 train-pii: $(STAMP)

@@ -33,6 +33,7 @@ def score(rows: list[dict]) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--index", default="index")
+    ap.add_argument("--fail-under", nargs="*", default=[], help="metric=value floors (false_alarm_rate: a ceiling)")
     args = ap.parse_args()
     bot = Assistant.load(args.index)
     rows = []
@@ -46,8 +47,16 @@ def main() -> int:
     m["intervals"] = intervals(rows, score=score)
     m["routes_by_kind"] = {k: dict(Counter(r["route"] for r in rows if r["kind"] == k))
                            for k in ("emergency", "question", "greeting")}
-    print(json.dumps(m, indent=1))
-    return 0
+    print(json.dumps({k: v for k, v in m.items() if k != "intervals"}, indent=1))
+    missed = []
+    for spec in args.fail_under:
+        name, _, value = spec.partition("=")
+        v = m.get(name)
+        if v is None or ((v > float(value)) if name == "false_alarm_rate" else (v < float(value))):
+            missed.append(f"{name} = {v} ({'above' if name == 'false_alarm_rate' else 'below'} {value})")
+    for line in missed:
+        print("FLOOR MISSED:", line)
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
