@@ -137,17 +137,6 @@ def cmd_info(args) -> int:
     return 0
 
 
-def _floors(items: list[str]) -> dict[str, float]:
-    floors = {}
-    for item in items:
-        name, _, value = item.partition("=")
-        try:
-            floors[name.strip()] = float(value)
-        except ValueError:
-            raise AssistantError(f"--fail-under takes METRIC=VALUE, got {item!r}.") from None
-    return floors
-
-
 def _print_compare(rows: list[tuple[str, float, float, bool]], old_path: str) -> None:
     """Deltas against an earlier run, regressions marked and summed up at the end."""
     print(f"\nCompared with {old_path}:")
@@ -186,7 +175,7 @@ def _finish(m: dict, args, rows: list[dict] | None = None) -> int:
         _print_compare(evaluate.compare(m, old), args.compare)
         if rows is not None and old.get("rows") and "kind" in old["rows"][0]:
             _print_paired(evaluate.paired(rows, old["rows"]))
-    bad = evaluate.check_floors(m, _floors(args.fail_under or []))
+    bad = evaluate.check_floors(m, evaluate.parse_floors(args.fail_under or []))
     for line in bad:
         print(f"FAIL: {line}", file=sys.stderr)
     return 1 if bad else 0

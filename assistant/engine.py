@@ -16,11 +16,12 @@ from .embedding import Embedder
 from .errors import InputError
 from .followup import condense, question_focus
 from .index import load_index
-from .language import detect as detect_language, fold_accents
+from .language import detect as detect_language
 from .retrieval import AssistantRetriever, Hit, Lexicon, search
 from .settings import Settings, load_settings
 from .text import clean, stem, words
 from .triage import ADVICE, EMERGENCY, GREETING, Triager
+from .triage import normalise as normalise_words
 
 # A follow-up read alone replaces the carried-context reading when its answer probability is this much higher.
 ALONE_MARGIN = 0.1
@@ -143,7 +144,7 @@ class Assistant:
         language where the clinic has the words, that answers are in English, the emergency number and
         the clinic's contact."""
         rules = self._languages.get(lang) or self._languages.get("other", {})
-        folded = fold_accents(q)
+        folded = normalise_words(q)  # the words lowercased, accents and punctuation dropped
         fill = lambda text: text.format(emergency_number=self.settings.emergency_number,  # noqa: E731
                                         clinic_contact=self.settings.clinic_contact)
         found = lambda key: any(p.search(folded) for p in rules.get(key, []))  # noqa: E731

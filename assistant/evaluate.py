@@ -380,14 +380,28 @@ def write_report(out_dir: str | Path, m: dict, rows: list[dict], title: str,
     return out
 
 
+def parse_floors(items: list[str]) -> dict[str, float]:
+    """--fail-under METRIC=VALUE items as {metric: value}."""
+    floors = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            floors[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"--fail-under takes METRIC=VALUE, got {item!r}.") from None
+    return floors
+
+
 def check_floors(m: dict, floors: dict[str, float]) -> list[str]:
-    """Messages for every metric below its floor (a missing metric fails too)."""
+    """Messages for every metric past its limit (a missing metric fails too): a floor, or a ceiling for
+    the metrics where lower is better (false-alarm rates, latencies). Nested metrics as name.key."""
     flat = flat_metrics(m)
     bad = []
-    for name, floor in floors.items():
+    for name, limit in floors.items():
         value = flat.get(name)
-        if value is None or value < floor:
-            bad.append(f"{name} = {value} is below the floor {floor}")
+        ceiling = any(w in name for w in LOWER_IS_BETTER)
+        if value is None or (value > limit if ceiling else value < limit):
+            bad.append(f"{name} = {value} is {'above the ceiling' if ceiling else 'below the floor'} {limit}")
     return bad
 
 

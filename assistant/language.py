@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 
-from .text import fold_look_alikes
+from .text import latin_share
 
 # Languages whose word frequencies are compared with English's; a message is English unless another of
 # them explains its words clearly better.
@@ -21,19 +20,11 @@ def _zipf(word: str, lang: str) -> float:
     return zipf_frequency(word, lang)
 
 
-def fold_accents(text: str) -> str:
-    """Lowercase, accents removed, look-alike letters folded: the form the language patterns match."""
-    text = fold_look_alikes(unicodedata.normalize("NFKD", text.lower()))
-    return "".join(c for c in text if not unicodedata.combining(c)).replace("ñ", "n")
-
-
 def detect(text: str) -> str:
     """"en", a language code from CANDIDATES, or "other" (mostly letters of another script)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
+    if not any(c.isalpha() for c in text):
         return "en"
-    latin = sum(unicodedata.name(c, "LATIN").startswith("LATIN") for c in letters)
-    if latin < 0.5 * len(letters):
+    if latin_share(text) < 0.5:
         return "other"
     words = [w.lower() for w in _WORD.findall(text)][:60]
     if len(words) < 2 and not re.search(r"[¿¡ñ]", text):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .text import fold_look_alikes
+from .text import fold_look_alikes, latin_share
 
 WORDS_FILE = Path(__file__).resolve().parent / "models" / "pii_words.json.gz"
 LABELS = {"NAME": "[name]", "EMAIL_ADDRESS": "[email]", "PHONE_NUMBER": "[phone]", "DATE_TIME": "[date]",
@@ -181,8 +181,7 @@ def _foreign(token: str) -> bool:
 
 
 def _mostly_latin(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
-    return sum(unicodedata.name(c, "LATIN").startswith("LATIN") for c in letters) >= 0.7 * max(len(letters), 1)
+    return latin_share(text) >= 0.7
 
 
 @lru_cache(maxsize=20_000)
@@ -340,6 +339,7 @@ def token_features(text: str) -> tuple[list[tuple[int, int, str]], list[list[str
     upper_message = text.isupper()
     latin = _mostly_latin(text)
     keys = [_key(t) for _, _, t in tokens]
+    context = _context_words()
     feats: list[list[str]] = []
     for i, (start, end, tok) in enumerate(tokens):
         key = keys[i]
@@ -362,13 +362,13 @@ def token_features(text: str) -> tuple[list[tuple[int, int, str]], list[list[str
         for d in (1, 2):
             if i - d >= 0:
                 k2, t2 = keys[i - d], tokens[i - d][2]
-                f += [f"p{d}={k2 if k2 in _CONTEXT_WORDS else '*'}", f"p{d}known={k2 in names and k2 not in ordinary}",
+                f += [f"p{d}={k2 if k2 in context else '*'}", f"p{d}known={k2 in names and k2 not in ordinary}",
                       f"p{d}shape={'C' if _is_cap(t2) else 'l'}"]
             else:
                 f.append(f"p{d}=^")
             if i + d < len(tokens):
                 k2, t2 = keys[i + d], tokens[i + d][2]
-                f += [f"n{d}={k2 if k2 in _CONTEXT_WORDS else '*'}", f"n{d}known={k2 in names and k2 not in ordinary}",
+                f += [f"n{d}={k2 if k2 in context else '*'}", f"n{d}known={k2 in names and k2 not in ordinary}",
                       f"n{d}shape={'C' if _is_cap(t2) else 'l'}"]
             else:
                 f.append(f"n{d}=$")
@@ -383,14 +383,6 @@ def _context_words() -> frozenset:
     from wordfreq import top_n_list
 
     return frozenset(top_n_list("en", 3000)) | _STOP
-
-
-class _ContextWords:
-    def __contains__(self, word: str) -> bool:
-        return word in _context_words()
-
-
-_CONTEXT_WORDS = _ContextWords()
 
 
 def _hash(feature: str) -> int:

@@ -44,6 +44,14 @@ def fold_look_alikes(text: str) -> str:
     return text.translate(_LOOK_ALIKES)
 
 
+def latin_share(text: str) -> float:
+    """The share of the text's letters that are Latin ones (1.0 for a text without letters)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 1.0
+    return sum(unicodedata.name(c, "LATIN").startswith("LATIN") for c in letters) / len(letters)
+
+
 def clean(text: str) -> str:
     """Drop control characters, lone surrogates and BOMs; NFC-normalise; keep layout newlines."""
     text = _SURROGATE.sub("", text)

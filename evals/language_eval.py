@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant import Assistant  # noqa: E402
-from assistant.evaluate import intervals  # noqa: E402
+from assistant.evaluate import check_floors, intervals, parse_floors  # noqa: E402
 
 
 def score(rows: list[dict]) -> dict:
@@ -48,12 +48,7 @@ def main() -> int:
     m["routes_by_kind"] = {k: dict(Counter(r["route"] for r in rows if r["kind"] == k))
                            for k in ("emergency", "question", "greeting")}
     print(json.dumps({k: v for k, v in m.items() if k != "intervals"}, indent=1))
-    missed = []
-    for spec in args.fail_under:
-        name, _, value = spec.partition("=")
-        v = m.get(name)
-        if v is None or ((v > float(value)) if name == "false_alarm_rate" else (v < float(value))):
-            missed.append(f"{name} = {v} ({'above' if name == 'false_alarm_rate' else 'below'} {value})")
+    missed = check_floors(m, parse_floors(args.fail_under))
     for line in missed:
         print("FLOOR MISSED:", line)
     return 1 if missed else 0

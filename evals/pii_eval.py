@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.evaluate import check_floors, intervals  # noqa: E402
+from assistant.evaluate import check_floors, intervals, parse_floors  # noqa: E402
 from assistant.redact import NAME_MODES, redact  # noqa: E402
 from assistant.text import fold_look_alikes  # noqa: E402
 
@@ -111,11 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     for half in args.halves:
         results[half] = evaluate(half, show=args.show_misses == half, names=args.names)
         print(half, json.dumps(results[half]))
-    floors = {}
-    for spec in args.fail_under:  # half:metric=value, checked as half.metric by the eval harness
-        where, _, value = spec.partition("=")
-        floors[where.replace(":", ".", 1)] = float(value)
-    failed = check_floors(results, floors)
+    # half:metric=value, checked as half.metric by the eval harness
+    failed = check_floors(results, {k.replace(":", ".", 1): v for k, v in parse_floors(args.fail_under).items()})
     for f in failed:
         print("FLOOR MISSED:", f)
     return 1 if failed else 0

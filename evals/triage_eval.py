@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from assistant import Assistant
-    from assistant.evaluate import intervals
+    from assistant.evaluate import check_floors, intervals, parse_floors
 
     results: dict = {}
     for index in args.index or ["index"]:
@@ -153,15 +153,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{ {k: r for k, r in v['false_alarms_by_label'].items() if r} or 'none'}")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2), encoding="utf-8")
-    missed = []
-    for spec in args.fail_under:
-        key, _, value = spec.partition("=")
-        half, _, metric = key.partition(":")
-        for name, v in results.items():
-            if name.endswith(f":{half}") and v.get(metric) is not None:
-                ceiling = metric.startswith("false_alarm")
-                if (v[metric] > float(value)) if ceiling else (v[metric] < float(value)):
-                    missed.append(f"{name} {metric} = {v[metric]} ({'above' if ceiling else 'below'} {value})")
+    # half:metric=value applies to that half on every index (a metric a set cannot measure is skipped)
+    floors = {f"{name}.{metric}": value for key, value in parse_floors(args.fail_under).items()
+              for half, _, metric in [key.partition(":")] for name, v in results.items()
+              if name.endswith(f":{half}") and v.get(metric) is not None}
+    missed = check_floors(results, floors)
     for m in missed:
         print(f"FLOOR MISSED: {m}")
     return 1 if missed else 0
