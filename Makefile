@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer pii-eval pii-words train-pii bench-venv bench-langchain language-eval
+.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer pii-eval pii-words train-pii bench-venv bench-langchain language-eval axe
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -157,3 +157,9 @@ triage-bench: $(STAMP)
 
 clean:
 	rm -rf index runs
+
+# axe-core (WCAG rules) for the browser test's accessibility audit, from the npm registry.
+AXE := tests/.axe/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE):
+	npm install --silent --no-save --no-audit --no-fund --prefix tests/.axe axe-core@4.14.1
