@@ -7,12 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .documents import REVIEW_KEYS, Document
-from .text import sentence_spans
+from .text import BULLET, sentence_spans
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_BULLET = re.compile(r"^(\s*)(?:[-*\u2022]|\d+[.)])\s+")
 _CLAUSE_END = re.compile(r"[,;:\u2014)]$")
 
 
@@ -66,7 +65,7 @@ def _blocks(text: str):
         pos = end + 1
         stripped = line.strip()
         m = _HEADING.match(line)
-        bullet = _BULLET.match(line)
+        bullet = BULLET.match(line)
         if para and (not stripped or m or bullet):
             yield "para", para[0], para[1], tuple(stack)
             para = None

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-from .retrieval import Hit, Lexicon
-from .text import analyze, sentence_spans
+from .retrieval import Lexicon
+from .text import analyze, passage_sentences
+from .types import Citation, Hit
 
 _BOILERPLATE = re.compile(r"^(read more|learn more|click here|see also|share this)\b", re.I)
 # A sentence that cannot stand alone: a bare pronoun subject ("It may...", "These are...", "They help...").
@@ -23,34 +23,6 @@ PASSAGE_DECAY = 0.15
 SAME_PASSAGE = 0.8
 OTHER_PASSAGE = 0.9
 LIST_ITEMS = 5
-_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
-
-
-@dataclass(frozen=True)
-class Citation:
-    """A cited passage: its marker number, document id, title, section and text."""
-
-    number: int
-    source: str
-    title: str
-    chunk_id: str
-    text: str
-    section: str = ""
-    metadata: dict = field(default_factory=dict)
-
-    @property
-    def url(self) -> str | None:
-        return self.metadata.get("url")
-
-
-def passage_sentences(text: str) -> list[str]:
-    """Sentences of a passage, list items split off and their bullet markers removed."""
-    out = []
-    for line in text.split("\n"):
-        line = _BULLET.sub("", line).strip()
-        if line:
-            out += [line[s:e] for s, e in sentence_spans(line)]
-    return out
 
 
 def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words: int = 120,

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CorpusError
-from .text import clean
+from .text import BULLET, clean
 
 log = logging.getLogger(__name__)
 
 SUPPORTED = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".jsonl")
 REVIEW_KEYS = ("url", "reviewed_by", "reviewed_on", "review_due")
 _FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
-_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 _REVIEW_LABEL = re.compile(r"^\s*(?:medically\s+)?reviewed\s+by\s*:?\s*$|^\s*last\s+(?:updated|reviewed)\s*:?\s*$", re.I)
 
 
@@ -66,7 +65,7 @@ def _first_heading(text: str) -> str | None:
 def _looks_like_heading(line: str) -> bool:
     """Plain-text title lines: short, no closing period/colon, mostly capitalised words."""
     s = line.strip()
-    if not s or _BULLET.match(s) or s[-1] in ".:;,!" or len(s) > 120:
+    if not s or BULLET.match(s) or s[-1] in ".:;,!" or len(s) > 120:
         return False
     toks = s.split()
     if not 1 <= len(toks) <= 14:

@@ -4,46 +4,28 @@ from __future__ import annotations
 import html
 import re
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import prompts
-from .compose import Citation, cite, select_sentences, sources_block, with_framing
+from .compose import cite, select_sentences, sources_block, with_framing
 from .decide import ABSTAIN, ANSWER, CLOSEST, AnswerModel, Decision
 from .embedding import Embedder
 from .errors import InputError
 from .followup import condense, question_focus
 from .index import load_index
 from .language import detect as detect_language
-from .retrieval import AssistantRetriever, Hit, Lexicon, search
+from .retrieval import Lexicon, search
 from .settings import Settings, load_settings
 from .text import clean, stem, words
 from .triage import ADVICE, EMERGENCY, GREETING, Triager
 from .triage import normalise as normalise_words
+from .types import Citation, Hit, Reply
 
 # A follow-up read alone replaces the carried-context reading when its answer probability is this much higher.
 ALONE_MARGIN = 0.1
 ROUTES = ("answer", "abstain", "emergency", "advice", "greeting")
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the assistant says, why, and from which passages."""
-
-    route: str
-    text: str
-    citations: list[Citation] = field(default_factory=list)
-    retrieved: list[Hit] = field(default_factory=list)
-    question: str = ""
-    standalone_question: str = ""
-    triage: str = ""
-    signals: dict = field(default_factory=dict)
-    timings: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def clean_history(history: object, limit: int) -> list[dict]:
@@ -115,8 +97,9 @@ class Assistant:
                       fusion=self.settings.fusion, alpha=self.settings.fusion_alpha,
                       sentence_weight=self.settings.sentence_weight)
 
-    def as_retriever(self, k: int = 5) -> AssistantRetriever:
-        """This assistant's hybrid retriever as a langchain-core BaseRetriever."""
+    def as_retriever(self, k: int = 5):
+        """This assistant's hybrid retriever as a langchain-core BaseRetriever (langchain-core loads on first use)."""
+        from .langchain_adapter import AssistantRetriever
         return AssistantRetriever(assistant=self, k=k)
 
     def topics(self, limit: int = 4) -> list[str]:

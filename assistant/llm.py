@@ -7,10 +7,9 @@ import os
 import re
 
 from . import prompts, tokens
-from .compose import Citation
 from .errors import ModelError
-from .retrieval import Hit
 from .text import analyze, split_sentences
+from .types import Citation, Hit
 
 log = logging.getLogger(__name__)
 _MARKER = re.compile(r"\[(\d+)\]")

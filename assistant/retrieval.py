@@ -3,38 +3,14 @@ lexical signals (spelling, lay words, coverage) used to decide whether the sourc
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document as LCDocument
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from .embedding import Embedder
 from .followup import content_words
 from .index import Index
 from .text import analyze, fold, stem, words
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One retrieved passage with its fused score and the scores of each retriever."""
-
-    source: str
-    chunk_id: str
-    title: str
-    section: str
-    text: str
-    score: float
-    dense_score: float | None = None
-    bm25_score: float | None = None
-    dense_rank: int | None = None
-    bm25_rank: int | None = None
-    metadata: dict = field(default_factory=dict)
-    sentence_score: float | None = None                           # best sentence cosine, when re-ranked
-    sentence_scores: dict = field(default_factory=dict, repr=False)  # {sentence number: cosine}
+from .types import Hit
 
 
 class Lexicon:
@@ -215,19 +191,3 @@ def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, k: in
         if len(hits) >= k:
             break
     return hits
-
-
-class AssistantRetriever(BaseRetriever):
-    """The hybrid retriever behind langchain-core's interface, for use in LangChain chains."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    assistant: Any
-    k: int = 5
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
-        return [
-            LCDocument(page_content=h.text, id=h.chunk_id, metadata={
-                "source": h.source, "chunk_id": h.chunk_id, "title": h.title, "section": h.section,
-                "score": h.score, **h.metadata})
-            for h in self.assistant.retrieve(query, k=self.k)
-        ]

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .text import passage_sentences
+
 MIN_WORDS = 3  # shorter "sentences" are labels and list stubs: they match everything a little
 FILE, OFFSETS, INDEXES = "sentences.npy", "sentence_offsets.npy", "sentence_index.npy"
 
 
 def chunk_sentences(text: str) -> list[tuple[int, str]]:
     """(sentence index within the passage, sentence) for the sentences worth embedding."""
-    from .compose import passage_sentences  # compose -> retrieval -> index -> here: import when used
     return [(i, s) for i, s in enumerate(passage_sentences(text)) if len(s.split()) >= MIN_WORDS]
 
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .engine import Assistant, Reply
+from .engine import Assistant
 from .errors import AssistantError, ConfigError, IndexBusyError, InputError
 from .settings import Settings
 from .store import Store
+from .types import Reply
 
 log = logging.getLogger("assistant.service")
 WARM_UP = ("hello", "What should I do if I get chest pain?")  # the second loads ConText

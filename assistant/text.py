@@ -15,6 +15,8 @@ _WS = re.compile(r"\s+")
 _SENT_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c\u2018(\[]?[A-Z0-9])")
 _ABBREV = {"e.g", "i.e", "dr", "mr", "mrs", "ms", "vs", "etc", "st", "no", "fig", "approx", "u.s", "jr", "sr"}
 _WORD = re.compile(r"[a-z0-9]+")
+# A list item's marker at the start of a line ("- ", "* ", "\u2022 ", "1. ", "2) "), its indent in group 1.
+BULLET = re.compile(r"^(\s*)(?:[-*\u2022]|\d+[.)])\s+")
 
 STOPWORDS = frozenset(
     """a an and are as at be been being but by can could did do does doing for from had has have having
@@ -93,6 +95,16 @@ def split_sentences(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
+def passage_sentences(text: str) -> list[str]:
+    """Sentences of a passage, list items split off and their bullet markers removed."""
+    out = []
+    for line in text.split("\n"):
+        line = BULLET.sub("", line).strip()
+        if line:
+            out += [line[s:e] for s, e in sentence_spans(line)]
+    return out
+
+
 def _stemmer():
     import Stemmer
 

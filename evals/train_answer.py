@@ -39,7 +39,7 @@ from assistant import Assistant  # noqa: E402
 from assistant.decide import FEATURES, MODEL_PATH, features  # noqa: E402
 from assistant.evaluate import load_cases, supports  # noqa: E402
 from assistant.followup import condense  # noqa: E402
-from assistant.retrieval import Hit  # noqa: E402
+from assistant.types import Hit  # noqa: E402
 
 SOURCES = ("NINDS", "GHR", "GARD", "CDC", "NIDDK", "NHLBI", "CancerGov")
 LIBRARY_SOURCES = ("MPlusHealthTopics", "NIHSeniorHealth")
