@@ -165,8 +165,10 @@ class Context:
     """medspaCy ConText over red-flag mentions. The spaCy pipeline is built once per rule set and shared
     (loading medspaCy takes about 4 s), on first use or by warm()."""
 
-    def __init__(self, extra_rules: dict[str, list[str]] | None = None):
-        self._key = tuple(sorted((k, tuple(v)) for k, v in (extra_rules or {}).items()))
+    def __init__(self, extra_rules: dict[str, list[str]] | None = None, patterns: dict[str, list[str]] | None = None):
+        # literal phrases and regular expressions (e.g. a year: "in 2016"), keyed <category>_<direction>
+        self._key = tuple(sorted((k, tuple(v), False) for k, v in (extra_rules or {}).items())) + \
+            tuple(sorted((k, tuple(v), True) for k, v in (patterns or {}).items()))
 
     def _load(self):
         nlp = _PIPELINES.get(self._key)
@@ -181,9 +183,10 @@ class Context:
                 nlp.add_pipe("sentencizer")
                 ctx = nlp.add_pipe("medspacy_context", config={"rules": "default"})
                 extra = []
-                for key, literals in self._key:
+                for key, literals, regex in self._key:
                     category, _, direction = key.rpartition("_")
-                    extra += [ConTextRule(lit, category.upper(), direction=direction.upper()) for lit in literals]
+                    extra += [ConTextRule(lit, category.upper(), pattern=lit if regex else None,
+                                          direction=direction.upper()) for lit in literals]
                 ctx.add(extra)
                 _PIPELINES[self._key] = nlp
         return _PIPELINES[self._key]
@@ -262,7 +265,7 @@ class Triager:
         flags = prompts.toml(prompts_dir, "redflags.toml")
         self.keywords = tuple(sorted(set(flags.get("keywords", []))))
         self.redflags = tuple(self._redflag(r) for r in flags["redflag"])
-        self.context = context or Context(flags.get("context", {}))
+        self.context = context or Context(flags.get("context", {}), flags.get("context_patterns", {}))
         self.advice = [(r["name"], tuple(re.compile(p, re.I) for p in r["patterns"])) for r in data["advice"]["rules"]]
         self.greeting = tuple(re.compile(p, re.I) for p in data["greeting"]["patterns"])
         self.greeting_words = frozenset(data["greeting"].get("words", []))
