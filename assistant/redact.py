@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .language import detect as detect_language
 from .text import fold_look_alikes, latin_share
 
 WORDS_FILE = Path(__file__).resolve().parent / "models" / "pii_words.json.gz"
@@ -35,16 +36,21 @@ _PRIORITY = ["EMAIL_ADDRESS", "ADDRESS", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "
              "LONG_NUMBER", "IP_ADDRESS", "NAME"]
 
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|"
+          # Spanish month names (messages in Spanish: "14 de marzo de 1958")
+          r"enero|febrero|marzo|abril|mayo|junio|julio|agosto|sept?iembre|octubre|noviembre|diciembre)")
 _ORDINAL_WORDS = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
                   r"thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
                   r"twenty[- ]?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirtieth|"
                   r"thirty[- ]?first)")
-_DAY = rf"(?:\d{{1,2}}(?:st|nd|rd|th)?|{_ORDINAL_WORDS})"
+_SPANISH_DAY = (r"(?:primero|uno|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|once|doce|trece|catorce|quince|"
+                r"diecis[eé]is|diecisiete|dieciocho|diecinueve|veinte|veinti\w+|treinta(?: y uno)?)")
+_DAY = rf"(?:\d{{1,2}}(?:st|nd|rd|th|º|°)?|{_ORDINAL_WORDS}|{_SPANISH_DAY}(?=\s+de\s))"
 _YEAR = (r"(?:\d{4}|'\d{2}|\d{2}(?!\d)|nineteen[- ]\w+(?:[- ]\w+)?|two[- ]thousand(?:[- ]and)?(?:[- ]\w+)?|"
          r"twenty[- ]\w+(?:[- ]\w+)?)")
 _WEEKDAY = r"(?:(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\.?,?\s+(?:the\s+)?)?"
-_DIGIT_WORD = r"(?:zero|oh|o|one|two|three|four|five|six|seven|eight|nine|double|triple)"
+_DIGIT_WORD = (r"(?:zero|oh|o|one|two|three|four|five|six|seven|eight|nine|double|triple|"
+               r"cero|uno|dos|tres|cuatro|cinco|seis|siete|ocho|nueve)")  # English and Spanish
 _TLD = r"(?:com|net|org|edu|gov|mil|info|biz|io|co|us|uk|ca|au|de|fr|es|it|nl|pl|mx|br|in|ph|ng|vn|cn|jp|kr|me)"
 _ID_LABEL = (r"(?:mrn|m\.r\.n\.?|(?:medical\s+)?record(?:\s+(?:number|no\.?|num|#))?|chart(?:\s+(?:number|no\.?|#))?|"
              r"member(?:ship)?(?:\s+(?:id|number|no\.?|#))?|subscriber(?:\s+(?:id|number|#))?|"
@@ -64,9 +70,9 @@ _CITY_STATE_ZIP = r"(?:(?:,?\s+[a-z][a-z.'-]*(?:\s+[a-z][a-z.'-]*){0,2}){1,2},?\
 PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched case-insensitively
     ("EMAIL_ADDRESS", "email", r"[\w.+%'-]+@[\w-]+(?:\.[\w-]+)+"),  # any ending, typos included (.con)
     ("EMAIL_ADDRESS", "spelled-out email",
-     rf"\b[\w.+-]+(?:\s*[\[(]?\s*(?:dot|period|underscore|_|-)\s*[\])]?\s*[\w+-]+)*\s*"
-     rf"(?:[\[({{<]\s*(?:at|@)\s*[\])}}>]|\s(?:at|@)\s|@)\s*[\w-]+(?:\s*[\[(]?\s*(?:dot|\.)\s*[\])]?\s*[\w-]+)*?"
-     rf"\s*[\[(]?\s*(?:dot|\.)\s*[\])]?\s*{_TLD}\b"),
+     rf"\b[\w.+-]+(?:\s*[\[(]?\s*(?:dot|period|underscore|punto|guion(?:\s+bajo)?|_|-)\s*[\])]?\s*[\w+-]+)*\s*"
+     rf"(?:[\[({{<]\s*(?:at|arroba|@)\s*[\])}}>]|\s(?:at|arroba|@)\s|@)\s*[\w-]+(?:\s*[\[(]?\s*(?:dot|punto|\.)\s*[\])]?\s*[\w-]+)*?"
+     rf"\s*[\[(]?\s*(?:dot|punto|\.)\s*[\])]?\s*{_TLD}\b"),
     ("PHONE_NUMBER", "digits with separators",
      r"(?<![\w+])\+?\(?\d(?:[ \t\u00a0().-]{0,3}\d){6,15}(?![\w])"),
     ("PHONE_NUMBER", "spelled-out digits",
@@ -77,7 +83,7 @@ PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched c
     ("DATE_TIME", "month day",
      rf"\b{_WEEKDAY}{_MONTH}\.?\s+(?:the\s+)?{_DAY}\b(?:,?\s+{_YEAR})?"),
     ("DATE_TIME", "day of month",
-     rf"\b{_WEEKDAY}(?:the\s+)?{_DAY}\s+(?:of\s+|de\s+)?{_MONTH}\b\.?(?:,?\s+{_YEAR}|,?\s+(?:of\s+|de\s+)?\d{{4}})?"),
+     rf"\b{_WEEKDAY}(?:the\s+)?{_DAY}\s+(?:of\s+|de\s+)?{_MONTH}\b\.?(?:,?\s+{_YEAR}|,?\s+(?:of\s+|de\s+|del\s+)?(?:\d{{4}}|\d{{2}}(?!\d)))?"),
     ("DATE_TIME", "the nth", rf"\b{_WEEKDAY}(?:on\s+)?the\s+\d{{1,2}}(?:st|nd|rd|th)\b"
                              r"(?!\s+(?:round|time|session|injection|visit|shot|dose|week|day|one|floor|grade|set|try))"),
     ("DATE_TIME", "weekday and numeric date", rf"\b{_WEEKDAY}\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?\b"),
@@ -116,6 +122,14 @@ _INTRO = re.compile(  # a name follows these (case-insensitive, at the end of th
     r"godson|goddaughter|twin|twins|kids|parents|bestie|bro|sis|ma|pa|hubby|wifey)(?:'s)?,?|"
     r"\b(?:with|saw|see|seeing|seen\s+by|by|to|and|ask|asked|told|per|cc|attn|c/o|for)\s+(?=(?:dr|doctor)\b)|"
     r"[-\u2013\u2014~]\s*|\bhey|\bhi|\bhello|\bdear|\battn:?|\bc/o)[\s,]*$", re.IGNORECASE)
+_INTRO_ES = re.compile(_INTRO.pattern[:-len(")[\\s,]*$")] + "|"
+    # Spanish: "soy", "me llamo", "se llama", "mi nombre (completo) es", "a nombre de", "mi esposo", "la Dra."
+    r"\bsoy|\bme\s+llamo|\bse\s+llama|\bmi\s+nombre(?:\s+completo)?\s+es|\bnombre\s*:|\ba\s+nombre\s+de|"
+    r"\b(?:ella|[eé]l)\s+es|\bsaludos,?|\batentamente,?|\bgracias,?|"
+    r"\b(?:dra|sra|srta|sr|don|doñ?a|doctora|enfermer[ao])\.?|"
+    r"\b(?:mi|mis|su|sus|nuestr[ao])\s+(?:esposo|esposa|marido|mujer|hij[ao]|niet[ao]|herman[ao]|mam[aá]|pap[aá]|"
+    r"madre|padre|abuel[ao]|t[ií][ao]|prim[ao]|cuñad[ao]|suegr[ao]|yerno|nuera|amig[ao]|vecin[ao]|compadre|"
+    r"comadre|novi[ao]|sobrin[ao]|jefe|jefa|doctor|doctora|enfermer[ao]|paciente)(?:\s+se\s+llama)?,?)[\s,]*$", re.IGNORECASE)
 _AFTER_NAME = re.compile(r"^\s*(?:here\b|speaking\b|writing\b|,\s*(?:age|aged|\d{1,3}\b|dob|born|here|mrn|"
                          r"member|patient|my\b|i\b|the\s+patient))", re.IGNORECASE)
 _CONDITION_AFTER = re.compile(
@@ -160,7 +174,8 @@ def _words() -> dict[str, frozenset]:
 
 _STRONG_INTRO = re.compile(r"(?:\bmy\s+name\s+is|\bmy\s+name's|\bname\s*(?:is|:)|\bcalled|\bcall\s+me|\bnamed)[\s,]*$",
                            re.IGNORECASE)
-_TITLE = re.compile(r"\b(?:dr|doctor|mr|mrs|ms|miss|mx|nurse|prof|professor|coach|pastor|rev)\.?\s*$", re.IGNORECASE)
+_TITLE = re.compile(r"\b(?:dr|dra|doctor|doctora|mr|mrs|ms|miss|mx|nurse|prof|professor|coach|pastor|rev|"
+                    r"sr|sra|srta|señor|señora|señorita|senor|senora|don|doña|dona|enfermera|enfermero|lic)\.?\s*$", re.IGNORECASE)
 _PLACE_BEFORE = re.compile(r"\b(?:in|of|near|at|to|from|across|around|outside|visiting|moved|live|lives|living)\s*$",
                            re.IGNORECASE)
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]|\(|\u2014|--)\s*[\"'(]?\s*$")
@@ -208,12 +223,35 @@ def _key(token: str) -> str:
     return unidecode(low) if not low.isascii() else low
 
 
-def find_names(text: str) -> list[tuple[int, int]]:
+class _NamesIn:
+    """The name list as seen in a message in another language: a name that is also an everyday word of that
+    language ("una", "luz", "dios" in Spanish) is not taken for a name on its own."""
+
+    def __init__(self, names: frozenset, lang: str):
+        self.names, self.lang = names, lang
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.names and _zipf(word, self.lang) < EVERYDAY_ZIPF
+
+
+EVERYDAY_ZIPF = 5.0  # Zipf frequency of an everyday word (5 = once per 100,000 words)
+
+
+@lru_cache(maxsize=20_000)
+def _zipf(word: str, lang: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, lang)
+
+
+def find_names(text: str, lang: str = "en") -> list[tuple[int, int]]:
     """Spans of people's names in `text` (already normalised): a chain of name-like words, kept when its
     context says it is a person (introduced, titled, signed, capitalised mid-sentence, followed by "here")
     and not a condition, a drug or a place."""
     w = _words()
     names, eponyms, ordinary, places = w["names"], w["eponyms"], w["ordinary"], w["places"]
+    if lang != "en":
+        names = _NamesIn(names, lang)
     tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
     lowercase_message = not any(_is_cap(t) for _, _, t in tokens[1:])
     latin = _mostly_latin(text)
@@ -225,7 +263,7 @@ def find_names(text: str) -> list[tuple[int, int]]:
         before = text[max(0, start - 60):start]
         title = bool(_TITLE.search(before))
         strong = bool(_STRONG_INTRO.search(before))
-        cued = title or bool(_INTRO.search(before))
+        cued = title or bool((_INTRO_ES if lang == "es" else _INTRO).search(before))
         caps = _is_cap(tok)
         bare = tok.rstrip(".")
         acronym = bare.isupper() and 2 <= len(bare) <= 4 and not text.isupper()  # ART, PRP, ACL: not names
@@ -491,8 +529,11 @@ def find(text: str, names: str = "union") -> list[tuple[int, int, str]]:
         for r in rec.analyze(text, rec.supported_entities, None):
             if r.score >= 0.05 and r.end > r.start:
                 found.append((r.start, r.end, r.entity_type))
+    lang = detect_language(text)
+    if names == "union" and lang != "en":
+        names = "rules"  # the tagger learned English messages: in another language every word looks rare to it
     if names in ("rules", "union"):
-        found += [(s, e, "NAME") for s, e in find_names(text)]
+        found += [(s, e, "NAME") for s, e in find_names(text, lang)]
     if names in ("learned", "union"):
         found += [(s, e, "NAME") for s, e in find_names_learned(text)]
     found.sort(key=lambda x: (x[0], -(x[1] - x[0]), _PRIORITY.index(x[2]) if x[2] in _PRIORITY else 99))

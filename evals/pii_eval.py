@@ -60,6 +60,16 @@ def score_message(case: dict, names: str = "union") -> tuple[list[tuple[dict, bo
     return pii, keep, out
 
 
+def words_kept(case: dict, out: str) -> tuple[int, int]:
+    """(words of the message that are not identifiers and survive redaction, all such words): what staff
+    still read of a message; over-redaction (every capitalised word taken for a name) shows here."""
+    rest = case["text"]
+    for span in sorted(case["pii"], key=lambda s: -len(s["text"])):
+        rest = rest.replace(span["text"], " ")
+    out_counts, rest_counts = Counter(tokens(out)), Counter(tokens(rest))
+    return sum(min(out_counts[t], n) for t, n in rest_counts.items()), sum(rest_counts.values())
+
+
 def run(half: str, show: bool = False, names: str = "union") -> list[dict]:
     """One row per message: each labelled identifier's type and whether it was removed, each keep word's
     fate, the time taken."""
@@ -68,8 +78,9 @@ def run(half: str, show: bool = False, names: str = "union") -> list[dict]:
         for case in cases:
             t0 = time.perf_counter()
             pii, keep, out = score_message(case, names)
+            ms = (time.perf_counter() - t0) * 1000
             rows.append({"author": author, "pii": [(span["type"], ok) for span, ok in pii],
-                         "keep": [ok for _, ok in keep], "ms": (time.perf_counter() - t0) * 1000})
+                         "keep": [ok for _, ok in keep], "words": words_kept(case, out), "ms": ms})
             if show and (not all(ok for _, ok in pii) or not all(ok for _, ok in keep)):
                 missed = [f"{s['type']}:{s['text']}" for s, ok in pii if not ok]
                 lost = [k for k, ok in keep if not ok]
@@ -90,6 +101,7 @@ def score(rows: list[dict]) -> dict:
             "recall_by_type": {k: f"{found[k]}/{by_type[k]}" for k in sorted(by_type)},
             "messages_fully_redacted": round(sum(all(ok for _, ok in r["pii"]) for r in rows) / max(len(rows), 1), 4),
             "keep_words": len(keep), "keep_precision": round(sum(keep) / max(len(keep), 1), 4),
+            "words_kept": round(sum(r["words"][0] for r in rows) / max(sum(r["words"][1] for r in rows), 1), 4),
             "ms_p50": round(ms[len(ms) // 2], 2), "ms_p95": round(ms[int(len(ms) * 0.95)], 2)}
 
 
@@ -97,7 +109,7 @@ def evaluate(half: str, show: bool = False, names: str = "union") -> dict:
     rows = run(half, show, names)
     ci = intervals(rows, score=score)
     return {**score(rows), "intervals": {k: ci[k] for k in ("recall", "name_recall", "messages_fully_redacted",
-                                                            "keep_precision") if k in ci}}
+                                                            "keep_precision", "words_kept") if k in ci}}
 
 
 def main(argv: list[str] | None = None) -> int:

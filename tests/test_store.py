@@ -85,6 +85,14 @@ from assistant.store import MAX_TEXT, Store
     ("I take Tylenol 500 mg and Eliquis 2.5 mg", "I take Tylenol 500 mg and Eliquis 2.5 mg"),
     ("I winter in Arizona and see a doctor at the Mayo Clinic", "I winter in Arizona and see a doctor at the Mayo Clinic"),
     ("Will the 2nd round hurt less?", "Will the 2nd round hurt less?"),
+    ("I have a soy allergy, is that a problem?", "I have a soy allergy, is that a problem?"),
+    # messages in Spanish: everyday Spanish words are not names; Spanish introductions, dates and digits
+    ("¿Cuánto cuesta una sesión?", "¿Cuánto cuesta una sesión?"),
+    ("cuanto cuesta una sesion", "cuanto cuesta una sesion"),
+    ("Hola, soy Rosa Elena Paredes y tengo cita", "Hola, soy [name] y tengo cita"),
+    ("Mi esposo se llama Abundio, nacio el 2 de febrero de 1951.", "Mi esposo se llama [name], nacio el [date]."),
+    ("mi numero es tres dos tres, cinco cinco cinco, cero uno nueve dos", "mi numero es [phone]"),
+    ("su correo es daniela punto ochoa arroba gmail punto com", "su correo es [email]"),
 ])
 def test_redaction(text, expected):
     assert redact(text) == expected
