@@ -15,7 +15,7 @@ from typing import Callable
 from .engine import Assistant, Reply
 from .errors import AssistantError, ConfigError, IndexBusyError, InputError
 from .settings import Settings
-from .store import Store
+from .store import Store, open_store
 
 log = logging.getLogger("assistant.service")
 WARM_UP = ("hello", "What should I do if I get chest pain?")  # the second loads ConText
@@ -86,7 +86,7 @@ class Service:
 
     def __init__(self, settings: Settings, store: Store | None = None, embedder=None):
         self.settings = settings
-        self.store = store or Store(settings.db_path, keep_text=settings.store_question_text)
+        self.store = store or open_store(settings)
         self._embedder = embedder
         self._bot: Assistant | None = None
         self._swap = threading.Lock()

@@ -14,6 +14,7 @@ RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("score", "rrf")
 APP_MODES = ("development", "production")
 QUERY_ENCODERS = ("onnx", "torch")
+DB_URL_SCHEMES = ("postgresql", "postgres")
 EMBEDDED_MODEL = "embedded"
 CONFIG_FILE_ENV = "ASSISTANT_CONFIG"
 DEFAULT_CONFIG_FILE = "assistant.toml"
@@ -91,6 +92,10 @@ class Settings:
     # more, a curated answer's second reviewer must sign in as a different login than its author.
     staff_accounts: str = ""
     db_path: str = "data/assistant.sqlite3"
+    # PostgreSQL for state shared by several app replicas (postgresql://user:password@host:5432/database,
+    # ASSISTANT_DB_URL): question log, feedback, curated answers, staff actions. Empty: SQLite at db_path.
+    db_url: str = ""
+    db_pool_size: int = 8                # PostgreSQL connections per app process
     faq_subdir: str = "faq"
     rate_limit_per_minute: int = 30      # per client on /api/ask; 0 turns the limit off
     rate_limit_burst: int = 10
@@ -173,6 +178,12 @@ def validate(s: Settings) -> Settings:
         raise ConfigError(f"curated_approvals={s.curated_approvals}; choose 1 (one-person clinic) or 2.")
     if s.login_max_failures < 1 or s.login_window_seconds < 1 or s.min_staff_password_chars < 1:
         raise ConfigError("login_max_failures, login_window_seconds and min_staff_password_chars must be at least 1.")
+    if s.db_url.strip() and s.db_url.split("://", 1)[0].lower() not in DB_URL_SCHEMES or \
+            s.db_url.strip() and "://" not in s.db_url:
+        raise ConfigError(f"db_url must start with {' or '.join(x + '://' for x in DB_URL_SCHEMES)} (PostgreSQL), "
+                          "or be empty for the SQLite file at db_path.")
+    if s.db_pool_size < 1:
+        raise ConfigError(f"db_pool_size={s.db_pool_size}; choose 1 or more.")
     if s.top_k < 1 or s.candidate_pool < s.top_k:
         raise ConfigError("top_k must be at least 1 and candidate_pool at least top_k.")
     return s
