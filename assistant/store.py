@@ -232,6 +232,9 @@ class _Postgres:
         except ImportError:  # pragma: no cover - both are project dependencies
             raise StoreError("PostgreSQL needs psycopg and psycopg-pool: pip install 'psycopg[binary,pool]'.") from None
         self.url, self._psycopg = url, psycopg
+        # A request waits this long for a connection: with the server down, a patient's answer is delayed by
+        # at most this much (its log line is lost, the answer is not), not by the start-up timeout.
+        self.wait = min(timeout, 3.0)
         self.pool = ConnectionPool(url, min_size=1, max_size=max(1, pool_size), timeout=timeout, open=False,
                                    check=ConnectionPool.check_connection,  # a restarted server: reconnect
                                    kwargs={"connect_timeout": max(1, int(timeout)), "application_name": "clinic-assistant"},
@@ -249,7 +252,7 @@ class _Postgres:
     @contextmanager
     def transaction(self, write: bool = False, migrate: bool = False) -> Iterator[Tx]:
         try:
-            with self.pool.connection() as conn:  # commits on success, rolls back on an error
+            with self.pool.connection(timeout=self.wait) as conn:  # commits on success, rolls back on error
                 with conn.cursor() as cur:
                     if migrate:
                         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_MIGRATION_LOCK,))

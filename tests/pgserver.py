@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from appserver import free_port
@@ -34,6 +34,20 @@ class PostgresServer:
     user: str
     password: str
     root: Path
+    _ctl: list[str] = field(default_factory=list, repr=False)  # pg_ctl -D data, as the server's user
+    _options: str = ""
+
+    def stop(self) -> None:
+        subprocess.run([*self._ctl, "-m", "fast", "-w", "stop"], cwd=self.root, capture_output=True, timeout=60,
+                       check=True)
+
+    def start(self) -> None:
+        proc = subprocess.run([*self._ctl, "-l", str(self.root / "server.log"), "-w", "-t", "60", "-o", self._options,
+                               "start"], cwd=self.root, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            log = self.root / "server.log"
+            raise RuntimeError(f"pg_ctl start failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+                               f"{log.read_text()[-2000:] if log.exists() else ''}")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
@@ -81,17 +95,15 @@ def postgres_server():
             raise RuntimeError(f"{Path(args[0]).name} failed ({proc.returncode}): {proc.stdout[-2000:]}"
                                f"{proc.stderr[-2000:]}\n{tail}")
 
-    started = False
+    ctl = [*run_as, str(bindir / "pg_ctl"), "-D", str(data)]
+    # Durability off: a test cluster is thrown away, and fsyncs would dominate the test's time.
+    options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    server = PostgresServer("127.0.0.1", port, "assistant", password, root, ctl, options)
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-U", "assistant", f"--pwfile={pwfile}",
             "--auth=scram-sha-256", "-E", "UTF8", "--locale=C")
-        # Durability off: a test cluster is thrown away, and fsyncs would dominate the test's time.
-        options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start")
-        started = True
-        yield PostgresServer("127.0.0.1", port, "assistant", password, root)
+        server.start()
+        yield server
     finally:
-        if started:
-            subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                           cwd=root, capture_output=True, timeout=60)
+        subprocess.run([*ctl, "-m", "immediate", "-w", "stop"], cwd=root, capture_output=True, timeout=60)
         shutil.rmtree(root, ignore_errors=True)

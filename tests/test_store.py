@@ -402,3 +402,36 @@ def test_an_unreachable_postgresql_names_the_server_and_hides_the_password():
 def test_safe_url():
     assert safe_url("postgresql://u:pw@h:5432/d") == "postgresql://u:***@h:5432/d"
     assert safe_url("postgresql://h/d") == "postgresql://h/d"
+
+
+@pytest.mark.postgres
+def test_a_postgresql_restart_costs_writes_while_it_is_down_not_the_store(tmp_path):
+    """Its own server (the session's keeps running): down, a write fails fast with a StoreError naming the
+    database; back up, the same Store writes again (the pool reconnects)."""
+    import time
+
+    from pgserver import bin_dir, postgres_server
+
+    if bin_dir() is None:
+        pytest.skip("PostgreSQL is not installed")
+    with postgres_server() as server:
+        store = Store(server.new_database())
+        try:
+            store.add_feedback(rating=1, comment="before")
+            server.stop()
+            t0 = time.monotonic()
+            with pytest.raises(StoreError, match=r"cannot be reached") as info:
+                store.add_feedback(rating=1, comment="while down")
+            assert time.monotonic() - t0 < 10 and server.password not in str(info.value)
+            server.start()
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    store.add_feedback(rating=-1, comment="after")
+                    break
+                except StoreError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.5)
+            assert [r["comment"] for r in store.rows("feedback")] == ["after", "before"]
+        finally:
+            store.close()
