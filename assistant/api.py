@@ -531,4 +531,6 @@ def create_api(service: Service, logins: dict[str, str], limiter: "RateLimiter |
                                     headers={"Allow": ", ".join(sorted(methods))})
         return SafeJSONResponse({"error": f"There is no API endpoint /api/{rest}; see /docs."}, 404)
 
+    from .metrics import install as install_metrics
+    install_metrics(app, service)  # GET /metrics, and request counts and latencies (outermost layer)
     return app

@@ -14,6 +14,7 @@ from typing import Callable
 
 from .engine import Assistant, Reply
 from .errors import AssistantError, ConfigError, IndexBusyError, InputError
+from .metrics import Metrics
 from .settings import Settings
 from .store import Store, open_store
 
@@ -87,6 +88,7 @@ class Service:
     def __init__(self, settings: Settings, store: Store | None = None, embedder=None):
         self.settings = settings
         self.store = store or open_store(settings)
+        self.metrics = Metrics()
         self._embedder = embedder
         self._bot: Assistant | None = None
         self._swap = threading.Lock()
@@ -222,6 +224,7 @@ class Service:
         t0 = time.perf_counter()
         reply = bot.ask(question, history or [])
         ms = (time.perf_counter() - t0) * 1000
+        self.metrics.answered(reply.route, channel, ms / 1000)
         qid = None
         try:
             qid = self.store.log_question(channel=channel, question=reply.question, route=reply.route,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, fields
@@ -15,6 +16,7 @@ FUSIONS = ("score", "rrf")
 APP_MODES = ("development", "production")
 QUERY_ENCODERS = ("onnx", "torch")
 DB_URL_SCHEMES = ("postgresql", "postgres")
+LOG_FORMATS = ("text", "json")
 EMBEDDED_MODEL = "embedded"
 CONFIG_FILE_ENV = "ASSISTANT_CONFIG"
 DEFAULT_CONFIG_FILE = "assistant.toml"
@@ -96,6 +98,10 @@ class Settings:
     # ASSISTANT_DB_URL): question log, feedback, curated answers, staff actions. Empty: SQLite at db_path.
     db_url: str = ""
     db_pool_size: int = 8                # PostgreSQL connections per app process
+    # Operations: GET /metrics (Prometheus) answers only these clients (comma-separated IPs or networks,
+    # e.g. "10.0.0.0/8"; empty: anyone who reaches it, so keep it off the public load balancer).
+    metrics_clients: str = ""
+    log_format: str = "text"             # "json": one JSON object a log line, for a log collector
     faq_subdir: str = "faq"
     rate_limit_per_minute: int = 30      # per client on /api/ask; 0 turns the limit off
     rate_limit_burst: int = 10
@@ -182,6 +188,15 @@ def validate(s: Settings) -> Settings:
             s.db_url.strip() and "://" not in s.db_url:
         raise ConfigError(f"db_url must start with {' or '.join(x + '://' for x in DB_URL_SCHEMES)} (PostgreSQL), "
                           "or be empty for the SQLite file at db_path.")
+    if s.log_format not in LOG_FORMATS:
+        raise ConfigError(f"log_format={s.log_format!r}; choose one of {', '.join(LOG_FORMATS)}.")
+    for item in (x.strip() for x in s.metrics_clients.split(",")):
+        if item:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ConfigError(f"metrics_clients: {item!r} is not an IP address or network "
+                                  "(e.g. 10.0.0.0/8).") from None
     if s.db_pool_size < 1:
         raise ConfigError(f"db_pool_size={s.db_pool_size}; choose 1 or more.")
     if s.top_k < 1 or s.candidate_pool < s.top_k:

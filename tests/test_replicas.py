@@ -94,5 +94,9 @@ def test_two_replicas_share_postgresql_and_the_index(tmp_path_factory, shipped_i
         assert logged == 4
         assert httpx.get(a + "/api/staff/feedback", params={"limit": 100}, auth=STAFF, timeout=30).json() == \
             httpx.get(b + "/api/staff/feedback", params={"limit": 100}, auth=STAFF, timeout=30).json()
-    # Neither replica fell back to a SQLite file of its own.
+    # Neither replica fell back to a SQLite file of its own; each says which database it uses, password hidden.
     assert not a_sqlite.exists() and not b_sqlite.exists()
+    for name in ("a", "b"):
+        log = (root / name / "app.log").read_text(encoding="utf-8")
+        assert f"Question log:   PostgreSQL postgresql://assistant:***@127.0.0.1:{postgres.port}/" in log
+        assert postgres.password not in log
