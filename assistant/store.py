@@ -235,6 +235,11 @@ class _Postgres:
         # A request waits this long for a connection: with the server down, a patient's answer is delayed by
         # at most this much (its log line is lost, the answer is not), not by the start-up timeout.
         self.wait = min(timeout, 3.0)
+        try:  # one direct connection first: it fails at once, with libpq's reason (refused, password, database)
+            psycopg.connect(url, connect_timeout=max(1, int(timeout)), application_name="clinic-assistant").close()
+        except Exception as exc:
+            raise StoreError(f"Cannot connect to PostgreSQL at {safe_url(url)} ({_reason(exc)}). Check "
+                             "ASSISTANT_DB_URL (db_url) and that the server is running and accepts this user.") from None
         self.pool = ConnectionPool(url, min_size=1, max_size=max(1, pool_size), timeout=timeout, open=False,
                                    check=ConnectionPool.check_connection,  # a restarted server: reconnect
                                    kwargs={"connect_timeout": max(1, int(timeout)), "application_name": "clinic-assistant"},
