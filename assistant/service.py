@@ -332,5 +332,12 @@ class Service:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
-        self.rebuild(progress)
+        try:
+            self.rebuild(progress)
+        except IndexBusyError:
+            # Another build holds the index (another replica's, with a shared index folder): nothing was indexed.
+            # Take the file back, so the entry stays pending as a whole and approving it again works, instead of
+            # the next build publishing it with its approval unrecorded (and a second approval writing a copy).
+            path.unlink(missing_ok=True)
+            raise
         return path
