@@ -5,7 +5,6 @@ Run: python app.py [--host 127.0.0.1] [--port 7860]. Staff login: ASSISTANT_STAF
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
@@ -56,15 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=os.environ.get("ASSISTANT_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("ASSISTANT_PORT", "7860")))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader reports every CPU-feature probe
 
     import uvicorn
 
     from assistant.errors import AssistantError
+    from assistant.metrics import configure_logging
+    from assistant.settings import load_settings
 
     try:
-        app, service, (user, password, generated) = build_app()
+        settings = load_settings()
+        configure_logging(settings.log_format)  # text lines, or one JSON object a line (log_format = "json")
+        app, service, (user, password, generated) = build_app(settings)
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -73,13 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {health['reason']} /healthz answers 503 until it is fixed.", file=sys.stderr)
     url = f"http://{args.host}:{args.port}"
     print(f"Patient chat:   {url}/\nStaff console:  {url}/staff/  (user {user!r})\nAPI docs:       {url}/docs\n"
-          f"Widget example: {url}/examples/widget.html", flush=True)
+          f"Widget example: {url}/examples/widget.html\nQuestion log:   {service.store.describe()}", flush=True)
     if generated:
         print(f"No staff password configured (development mode): this run's password is {password!r}. "
               "Set ASSISTANT_STAFF_PASSWORD to choose one.", flush=True)
     trusted = service.settings.trusted_proxies.strip()
+    # JSON logs: uvicorn's own records go through the root logger's JSON handler rather than its formatter.
+    extra = {"log_config": None} if settings.log_format == "json" else {}
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
+                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None, **extra)
     return 0
 
 

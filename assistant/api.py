@@ -531,4 +531,14 @@ def create_api(service: Service, logins: dict[str, str], limiter: "RateLimiter |
                                     headers={"Allow": ", ".join(sorted(methods))})
         return SafeJSONResponse({"error": f"There is no API endpoint /api/{rest}; see /docs."}, 404)
 
+    from .errors import StoreError
+    from .metrics import install as install_metrics
+
+    @app.exception_handler(StoreError)  # the database is down (PostgreSQL restarting): say so, 503 not 500
+    async def store_unavailable(request: Request, exc: StoreError):
+        log.error("%s", exc)
+        return SafeJSONResponse({"error": "That could not be saved just now; please try again in a minute."}, 503,
+                                headers={"Retry-After": "60"})
+
+    install_metrics(app, service)  # GET /metrics, and request counts and latencies (outermost layer)
     return app

@@ -39,3 +39,7 @@ class ModelError(AssistantError):
 
 class InputError(AssistantError):
     """A question or history the assistant cannot accept."""
+
+
+class StoreError(AssistantError):
+    """The question-log database cannot be opened, reached or migrated."""

@@ -14,8 +14,9 @@ from typing import Callable
 
 from .engine import Assistant
 from .errors import AssistantError, ConfigError, IndexBusyError, InputError
+from .metrics import Metrics
 from .settings import Settings
-from .store import Store
+from .store import Store, open_store
 from .types import Reply
 
 log = logging.getLogger("assistant.service")
@@ -87,7 +88,8 @@ class Service:
 
     def __init__(self, settings: Settings, store: Store | None = None, embedder=None):
         self.settings = settings
-        self.store = store or Store(settings.db_path, keep_text=settings.store_question_text)
+        self.store = store or open_store(settings)
+        self.metrics = Metrics()
         self._embedder = embedder
         self._bot: Assistant | None = None
         self._swap = threading.Lock()
@@ -223,6 +225,7 @@ class Service:
         t0 = time.perf_counter()
         reply = bot.ask(question, history or [])
         ms = (time.perf_counter() - t0) * 1000
+        self.metrics.answered(reply.route, channel, ms / 1000)
         qid = None
         try:
             qid = self.store.log_question(channel=channel, question=reply.question, route=reply.route,
@@ -330,5 +333,12 @@ class Service:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
-        self.rebuild(progress)
+        try:
+            self.rebuild(progress)
+        except IndexBusyError:
+            # Another build holds the index (another replica's, with a shared index folder): nothing was indexed.
+            # Take the file back, so the entry stays pending as a whole and approving it again works, instead of
+            # the next build publishing it with its approval unrecorded (and a second approval writing a copy).
+            path.unlink(missing_ok=True)
+            raise
         return path

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, fields
@@ -14,6 +15,8 @@ RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("score", "rrf")
 APP_MODES = ("development", "production")
 QUERY_ENCODERS = ("onnx", "torch")
+DB_URL_SCHEMES = ("postgresql", "postgres")
+LOG_FORMATS = ("text", "json")
 EMBEDDED_MODEL = "embedded"
 CONFIG_FILE_ENV = "ASSISTANT_CONFIG"
 DEFAULT_CONFIG_FILE = "assistant.toml"
@@ -91,6 +94,14 @@ class Settings:
     # more, a curated answer's second reviewer must sign in as a different login than its author.
     staff_accounts: str = ""
     db_path: str = "data/assistant.sqlite3"
+    # PostgreSQL for state shared by several app replicas (postgresql://user:password@host:5432/database,
+    # ASSISTANT_DB_URL): question log, feedback, curated answers, staff actions. Empty: SQLite at db_path.
+    db_url: str = ""
+    db_pool_size: int = 8                # PostgreSQL connections per app process
+    # Operations: GET /metrics (Prometheus) answers only these clients (comma-separated IPs or networks,
+    # e.g. "10.0.0.0/8"; empty: anyone who reaches it, so keep it off the public load balancer).
+    metrics_clients: str = ""
+    log_format: str = "text"             # "json": one JSON object a log line, for a log collector
     faq_subdir: str = "faq"
     rate_limit_per_minute: int = 30      # per client on /api/ask; 0 turns the limit off
     rate_limit_burst: int = 10
@@ -173,6 +184,21 @@ def validate(s: Settings) -> Settings:
         raise ConfigError(f"curated_approvals={s.curated_approvals}; choose 1 (one-person clinic) or 2.")
     if s.login_max_failures < 1 or s.login_window_seconds < 1 or s.min_staff_password_chars < 1:
         raise ConfigError("login_max_failures, login_window_seconds and min_staff_password_chars must be at least 1.")
+    if s.db_url.strip() and s.db_url.split("://", 1)[0].lower() not in DB_URL_SCHEMES or \
+            s.db_url.strip() and "://" not in s.db_url:
+        raise ConfigError(f"db_url must start with {' or '.join(x + '://' for x in DB_URL_SCHEMES)} (PostgreSQL), "
+                          "or be empty for the SQLite file at db_path.")
+    if s.log_format not in LOG_FORMATS:
+        raise ConfigError(f"log_format={s.log_format!r}; choose one of {', '.join(LOG_FORMATS)}.")
+    for item in (x.strip() for x in s.metrics_clients.split(",")):
+        if item:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ConfigError(f"metrics_clients: {item!r} is not an IP address or network "
+                                  "(e.g. 10.0.0.0/8).") from None
+    if s.db_pool_size < 1:
+        raise ConfigError(f"db_pool_size={s.db_pool_size}; choose 1 or more.")
     if s.top_k < 1 or s.candidate_pool < s.top_k:
         raise ConfigError("top_k must be at least 1 and candidate_pool at least top_k.")
     return s

@@ -1,4 +1,11 @@
-"""SQLite store (WAL) for the question log and patient feedback; personal data is redacted before writing."""
+"""The question log, feedback, curated answers and staff actions, in SQLite (WAL, the embedded default) or
+PostgreSQL (several app replicas sharing one database); personal data is redacted before writing.
+
+One Store class for both: the SQL is written once, in SQLite's spelling, and a small dialect turns
+placeholders and column types into PostgreSQL's. The schema is versioned (table schema_version) and moved
+forward by the numbered MIGRATIONS at start-up, under a lock, so two replicas starting together apply each
+migration once. A SQLite file made before versioning (no schema_version table) upgrades in place: every
+migration is written to be a no-op where its change is already there."""
 from __future__ import annotations
 
 import csv
@@ -10,53 +17,16 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+from .errors import StoreError
 from .redact import redact
+from .settings import DB_URL_SCHEMES
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS questions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    channel TEXT NOT NULL,
-    question TEXT NOT NULL,
-    standalone_question TEXT NOT NULL,
-    route TEXT NOT NULL,
-    triage TEXT NOT NULL,
-    sources TEXT NOT NULL,
-    latency_ms REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    question_id INTEGER REFERENCES questions(id),
-    rating INTEGER NOT NULL CHECK (rating IN (-1, 1)),
-    comment TEXT NOT NULL,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS questions_route ON questions(route);
-CREATE TABLE IF NOT EXISTS curated (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    author TEXT NOT NULL,
-    review_date TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'published')),
-    approved_by TEXT NOT NULL DEFAULT '',
-    path TEXT NOT NULL DEFAULT '',
-    login TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS staff_actions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    login TEXT NOT NULL,
-    action TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-"""
 TABLES = {
     "questions": ("id", "ts", "channel", "question", "standalone_question", "route", "triage", "sources", "latency_ms"),
     "feedback": ("id", "ts", "question_id", "rating", "comment", "question", "answer"),
@@ -64,19 +34,23 @@ TABLES = {
     "staff_actions": ("id", "ts", "login", "action", "detail"),
 }
 MAX_TEXT = 4000
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_UNSTORABLE = re.compile(r"[\ud800-\udfff\x00]")  # lone surrogates (not UTF-8) and NUL (PostgreSQL refuses it)
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection): prefix a quote.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _storable(value: object) -> str:
+    return _UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else ""
+
+
 def _text(value: object, keep: bool = True) -> str:
-    """Redacted, bounded text SQLite can store (lone surrogates cannot be encoded as UTF-8); with
-    keep=False only a hash of the text (equal questions still group together in the log)."""
+    """Redacted, bounded text either database can store; with keep=False only a hash of the text (equal
+    questions still group together in the log)."""
     text = value if isinstance(value, str) else ""
     if not keep:
         return "sha256:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16] if text else ""
     # Redact a little past the cut so an identifier straddling it is not left half visible.
-    return redact(_SURROGATE.sub("\ufffd", text[:MAX_TEXT + 100]))[:MAX_TEXT]
+    return redact(_storable(text[:MAX_TEXT + 100]))[:MAX_TEXT]
 
 
 def _cell(value: object) -> object:
@@ -90,57 +64,287 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-class Store:
-    """The question log and feedback table in one SQLite file; safe to share between threads."""
+def safe_url(url: str) -> str:
+    """A database URL fit for logs and error messages: the password replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit("@", 1)
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc[-1]}"))
+    except ValueError:
+        return "(an unreadable database URL)"
 
-    def __init__(self, path: str | Path, keep_text: bool = True):
-        self.path = Path(path)
-        self.keep_text = keep_text
-        if not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, mode=0o700)
+
+def is_postgres_url(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in DB_URL_SCHEMES and "://" in url
+
+
+# ---- dialects: the only place the two databases differ ------------------------------------------------------
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    types: dict[str, str]   # {id} {real} {bigint} in the DDL below
+
+    def sql(self, text: str) -> str:
+        """SQL written with ? placeholders and {type} names, in this database's spelling."""
+        text = text.format(**self.types)
+        return text.replace("?", "%s") if self.name == "postgresql" else text
+
+
+SQLITE = Dialect("sqlite", {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "bigint": "INTEGER"})
+# REAL is 4 bytes in PostgreSQL (timestamps would lose seconds): DOUBLE PRECISION; ids are 64-bit as in SQLite.
+POSTGRES = Dialect("postgresql", {"id": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+                                  "real": "DOUBLE PRECISION", "bigint": "BIGINT"})
+
+
+class Tx:
+    """One transaction on either database: execute() returns the rows as dicts."""
+
+    def __init__(self, cursor, dialect: Dialect):
+        self.cursor, self.dialect, self.rowcount = cursor, dialect, 0
+
+    def execute(self, sql: str, args: tuple | list = ()) -> list[dict]:
+        params = tuple(args)
+        # psycopg reads % as a placeholder only when given parameters; SQLite wants a sequence, even empty.
+        cur = self.cursor.execute(self.dialect.sql(sql), params if params or self.dialect is SQLITE else None)
+        self.rowcount = cur.rowcount
+        if cur.description is None:
+            return []
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def columns(self, table: str) -> set[str]:
+        if self.dialect.name == "sqlite":
+            return {r["name"] for r in self.execute(f"PRAGMA table_info({table})")}
+        return {r["column_name"] for r in self.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = ?", (table,))}
+
+
+# ---- migrations: numbered, applied in order, each once ------------------------------------------------------
+def _m1_tables(tx: Tx) -> None:
+    """The tables as of the first versioned schema (IF NOT EXISTS: a pre-versioning SQLite file has them).
+    feedback.question_id is not a foreign key: feedback for an unknown question is kept, as it always was."""
+    for ddl in (
+        """CREATE TABLE IF NOT EXISTS questions (
+            id {id}, ts {real} NOT NULL, channel TEXT NOT NULL, question TEXT NOT NULL,
+            standalone_question TEXT NOT NULL, route TEXT NOT NULL, triage TEXT NOT NULL, sources TEXT NOT NULL,
+            latency_ms {real} NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS feedback (
+            id {id}, ts {real} NOT NULL, question_id {bigint}, rating INTEGER NOT NULL CHECK (rating IN (-1, 1)),
+            comment TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS questions_route ON questions(route)",
+        """CREATE TABLE IF NOT EXISTS curated (
+            id {id}, ts {real} NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, author TEXT NOT NULL,
+            review_date TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('pending', 'published')),
+            approved_by TEXT NOT NULL DEFAULT '', path TEXT NOT NULL DEFAULT '')""",
+        """CREATE TABLE IF NOT EXISTS staff_actions (
+            id {id}, ts {real} NOT NULL, login TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL)""",
+    ):
+        tx.execute(ddl)
+
+
+def _m2_curated_login(tx: Tx) -> None:
+    """Curated answers record the login that proposed them (the approver must use another)."""
+    if "login" not in tx.columns("curated"):
+        tx.execute("ALTER TABLE curated ADD COLUMN login TEXT NOT NULL DEFAULT ''")
+
+
+def _m3_feedback_by_question(tx: Tx) -> None:
+    """Feedback looked up by its question (the staff views join them); a table scan once the log is large."""
+    tx.execute("CREATE INDEX IF NOT EXISTS feedback_question ON feedback(question_id)")
+
+
+MIGRATIONS: tuple[tuple[int, str, Callable[[Tx], None]], ...] = (
+    (1, "question log, feedback, curated answers, staff actions", _m1_tables),
+    (2, "curated.login", _m2_curated_login),
+    (3, "index feedback(question_id)", _m3_feedback_by_question),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+_PG_MIGRATION_LOCK = 0x636C696E6963  # pg_advisory_xact_lock key: one migrating replica at a time
+
+
+# ---- the two backends: connections and transactions only ------------------------------------------------
+class _SQLite:
+    dialect = SQLITE
+
+    def __init__(self, path: Path):
+        self.path = path
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)  # replicas may start together
         # Owner-only from the start: the log holds (redacted) health questions. SQLite gives its -wal and
         # -shm files the database file's permissions.
-        self.path.touch(mode=0o600, exist_ok=True)
-        os.chmod(self.path, 0o600)
+        path.touch(mode=0o600, exist_ok=True)
+        os.chmod(path, 0o600)
         self._local = threading.local()
         # One writer at a time, queued here rather than in SQLite's busy handler, whose sleeps (up to
         # 100 ms a try) gave tail latencies of 70-230 ms with 32 concurrent writers; with the lock, ~20 ms.
         self._write = threading.Lock()
-        with self._conn() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-            columns = {r[1] for r in db.execute("PRAGMA table_info(curated)")}
-            if "login" not in columns:  # a log made before curated answers recorded their proposer's login
-                db.execute("ALTER TABLE curated ADD COLUMN login TEXT NOT NULL DEFAULT ''")
+        db = self._db()
+        db.execute("PRAGMA journal_mode=WAL")
 
-    @contextmanager
-    def _conn(self, write: bool = False):
+    def describe(self) -> str:
+        return f"SQLite {self.path}"
+
+    def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA busy_timeout=30000")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.row_factory = sqlite3.Row
             self._local.db = db
-        if write:
-            with self._write, db:  # one transaction: committed on success, rolled back on error
-                yield db
-        else:
-            with db:
-                yield db
+        return db
 
+    @contextmanager
+    def transaction(self, write: bool = False, migrate: bool = False) -> Iterator[Tx]:
+        db = self._db()
+        lock = self._write if write or migrate else None
+        if lock:
+            lock.acquire()
+        try:
+            # IMMEDIATE takes the write lock at once: another process migrating the same file waits here.
+            db.execute("BEGIN IMMEDIATE" if write or migrate else "BEGIN")
+            try:
+                yield Tx(db.cursor(), SQLITE)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            if lock:
+                lock.release()
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+class _Postgres:
+    dialect = POSTGRES
+
+    def __init__(self, url: str, pool_size: int, timeout: float):
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError:  # pragma: no cover - both are project dependencies
+            raise StoreError("PostgreSQL needs psycopg and psycopg-pool: pip install 'psycopg[binary,pool]'.") from None
+        self.url, self._psycopg = url, psycopg
+        # A request waits this long for a connection: with the server down, a patient's answer is delayed by
+        # at most this much (its log line is lost, the answer is not), not by the start-up timeout.
+        self.wait = min(timeout, 3.0)
+        try:  # one direct connection first: it fails at once, with libpq's reason (refused, password, database)
+            psycopg.connect(url, connect_timeout=max(1, int(timeout)), application_name="clinic-assistant").close()
+        except Exception as exc:
+            raise StoreError(f"Cannot connect to PostgreSQL at {safe_url(url)} ({_reason(exc)}). Check "
+                             "ASSISTANT_DB_URL (db_url) and that the server is running and accepts this user.") from None
+        self.pool = ConnectionPool(url, min_size=1, max_size=max(1, pool_size), timeout=timeout, open=False,
+                                   check=ConnectionPool.check_connection,  # a restarted server: reconnect
+                                   kwargs={"connect_timeout": max(1, int(timeout)), "application_name": "clinic-assistant"},
+                                   name="assistant-store")
+        try:
+            self.pool.open(wait=True, timeout=timeout)
+        except Exception as exc:
+            self.pool.close()
+            raise StoreError(f"Cannot connect to PostgreSQL at {safe_url(url)} ({_reason(exc)}). Check "
+                             "ASSISTANT_DB_URL (db_url) and that the server is running and accepts this user.") from None
+
+    def describe(self) -> str:
+        return f"PostgreSQL {safe_url(self.url)}"
+
+    @contextmanager
+    def transaction(self, write: bool = False, migrate: bool = False) -> Iterator[Tx]:
+        try:
+            with self.pool.connection(timeout=self.wait) as conn:  # commits on success, rolls back on error
+                with conn.cursor() as cur:
+                    if migrate:
+                        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_MIGRATION_LOCK,))
+                    yield Tx(cur, POSTGRES)
+        except self._psycopg.OperationalError as exc:  # server down or restarting, pool exhausted
+            raise StoreError(f"The database ({safe_url(self.url)}) cannot be reached: {_reason(exc)}") from exc
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _reason(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+class Store:
+    """The question log, feedback, curated answers and staff actions; safe to share between threads.
+
+    `target` is a SQLite file path or a postgresql://user:password@host:port/database URL."""
+
+    def __init__(self, target: str | Path, keep_text: bool = True, *, pool_size: int = 8, timeout: float = 10.0):
+        self.keep_text = keep_text
+        target_text = str(target)
+        if is_postgres_url(target_text):
+            self.path, self.url = None, target_text
+            self._backend = _Postgres(target_text, pool_size, timeout)
+        else:
+            if "://" in target_text:
+                raise StoreError(f"Unsupported database URL {safe_url(target_text)}: use postgresql://user:password@"
+                                 "host:port/database, or a SQLite file path (db_path).")
+            self.path, self.url = Path(target), None
+            self._backend = _SQLite(self.path)
+        self.dialect = self._backend.dialect
+        try:
+            self.migrate()
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"Cannot prepare the database {self._backend.describe()}: {_reason(exc)}") from exc
+
+    @property
+    def backend(self) -> str:
+        return self.dialect.name
+
+    def describe(self) -> str:
+        """Which database this is, the password left out."""
+        return self._backend.describe()
+
+    def close(self) -> None:
+        self._backend.close()
+
+    # ---- schema ---------------------------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply the migrations this database has not had yet, each in its own transaction with its version
+        row; returns their numbers. Concurrent callers (replicas starting together) take turns."""
+        applied = []
+        for number, description, step in MIGRATIONS:
+            with self._backend.transaction(migrate=True) as tx:
+                tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                           "description TEXT NOT NULL, applied_at {real} NOT NULL)")
+                if tx.execute("SELECT 1 AS done FROM schema_version WHERE version = ?", (number,)):
+                    continue
+                step(tx)
+                tx.execute("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+                           (number, description, time.time()))
+                applied.append(number)
+        return applied
+
+    def schema_version(self) -> int:
+        with self._backend.transaction() as tx:
+            return int(tx.execute("SELECT MAX(version) AS v FROM schema_version")[0]["v"] or 0)
+
+    def _insert(self, sql: str, args: tuple) -> int:
+        with self._backend.transaction(write=True) as tx:
+            return int(tx.execute(sql + " RETURNING id", args)[0]["id"])
+
+    # ---- patients ---------------------------------------------------------------------------------------
     def log_question(self, *, channel: str, question: str, standalone_question: str, route: str, triage: str,
                      sources: list[str], latency_ms: float) -> int:
         """Record one answered question (redacted); returns its row id."""
         keep = self.keep_text
-        row = (time.time(), channel, _text(question, keep), _text(standalone_question, keep), route, triage,
-               json.dumps(sources),
+        row = (time.time(), _storable(channel), _text(question, keep), _text(standalone_question, keep),
+               _storable(route), _storable(triage), _storable(json.dumps(sources)),
                round(float(latency_ms), 2))  # redacted before taking the write lock
-        with self._conn(write=True) as db:
-            cur = db.execute(
-                "INSERT INTO questions (ts, channel, question, standalone_question, route, triage, sources, latency_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
-            return int(cur.lastrowid)
+        return self._insert("INSERT INTO questions (ts, channel, question, standalone_question, route, triage, "
+                            "sources, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     def add_feedback(self, *, rating: int, question: str = "", answer: str = "", comment: str = "",
                      question_id: int | None = None) -> int:
@@ -149,45 +353,41 @@ class Store:
         if rating not in (1, -1):
             raise ValueError("rating must be 1 or -1")
         keep = self.keep_text
-        row = (time.time(), question_id, rating, _text(comment, keep), _text(question, keep),
-               _text(answer, keep))
-        with self._conn(write=True) as db:
-            cur = db.execute(
-                "INSERT INTO feedback (ts, question_id, rating, comment, question, answer) VALUES (?, ?, ?, ?, ?, ?)", row)
-            return int(cur.lastrowid)
+        row = (time.time(), question_id, rating, _text(comment, keep), _text(question, keep), _text(answer, keep))
+        return self._insert("INSERT INTO feedback (ts, question_id, rating, comment, question, answer) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", row)
 
     def set_comment(self, feedback_id: int, comment: str) -> bool:
         """Attach a comment to an earlier rating; False when the row does not exist."""
         text = _text(comment, self.keep_text)
-        with self._conn(write=True) as db:
-            cur = db.execute("UPDATE feedback SET comment = ? WHERE id = ?", (text, feedback_id))
-            return cur.rowcount == 1
+        with self._backend.transaction(write=True) as tx:
+            tx.execute("UPDATE feedback SET comment = ? WHERE id = ?", (text, int(feedback_id)))
+            return tx.rowcount == 1
 
     # ---- curated answers (staff-written, not redacted: they become corpus documents) ---------------------
     def add_curated(self, *, question: str, answer: str, author: str, review_date: str, status: str,
                     path: str = "", login: str = "") -> int:
-        with self._conn(write=True) as db:
-            cur = db.execute("INSERT INTO curated (ts, question, answer, author, review_date, status, path, login) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (time.time(), question, answer, author, review_date,
-                                                                 status, path, login or ""))
-            return int(cur.lastrowid)
+        return self._insert("INSERT INTO curated (ts, question, answer, author, review_date, status, path, login) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (time.time(), *(_storable(x) for x in (question, answer, author, review_date, status,
+                                                                   path, login or ""))))
 
     def curated(self, entry_id: int) -> dict | None:
-        with self._conn() as db:
-            row = db.execute(f"SELECT {', '.join(TABLES['curated'])} FROM curated WHERE id = ?", (entry_id,)).fetchone()
-        return dict(row) if row else None
+        with self._backend.transaction() as tx:
+            rows = tx.execute(f"SELECT {', '.join(TABLES['curated'])} FROM curated WHERE id = ?", (int(entry_id),))
+        return rows[0] if rows else None
 
     def publish_curated(self, entry_id: int, approved_by: str, path: str) -> None:
-        with self._conn(write=True) as db:
-            db.execute("UPDATE curated SET status = 'published', approved_by = ?, path = ? WHERE id = ?",
-                       (approved_by, path, entry_id))
+        with self._backend.transaction(write=True) as tx:
+            tx.execute("UPDATE curated SET status = 'published', approved_by = ?, path = ? WHERE id = ?",
+                       (_storable(approved_by), _storable(path), int(entry_id)))
 
     def log_action(self, login: str, action: str, detail: str) -> None:
         """Who did what in the staff console or staff API (kept, never redacted)."""
-        with self._conn(write=True) as db:
-            db.execute("INSERT INTO staff_actions (ts, login, action, detail) VALUES (?, ?, ?, ?)",
-                       (time.time(), login or "", action, detail[:MAX_TEXT]))
+        self._insert("INSERT INTO staff_actions (ts, login, action, detail) VALUES (?, ?, ?, ?)",
+                     (time.time(), _storable(login or ""), _storable(action), _storable(detail[:MAX_TEXT])))
 
+    # ---- reading ---------------------------------------------------------------------------------------
     def rows(self, table: str, limit: int = 200, route: str | None = None) -> list[dict]:
         """The newest rows of a table, newest first, timestamps as ISO text."""
         if table not in TABLES:
@@ -198,8 +398,8 @@ class Store:
         elif route and table == "curated":
             sql, args = sql + " WHERE status = ?", [route]
         sql += " ORDER BY id DESC LIMIT ?"
-        with self._conn() as db:
-            rows = [dict(r) for r in db.execute(sql, [*args, int(limit)])]
+        with self._backend.transaction() as tx:
+            rows = tx.execute(sql, [*args, int(limit)])
         for r in rows:
             r["ts"] = _iso(r["ts"])
         return rows
@@ -207,8 +407,8 @@ class Store:
     def count(self, table: str) -> int:
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}")
-        with self._conn() as db:
-            return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        with self._backend.transaction() as tx:
+            return int(tx.execute(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"])
 
     def csv(self, table: str, limit: int = 100_000) -> str:
         """A table as CSV text, newest first; text cells that a spreadsheet would run as formulas get a ' prefix."""
@@ -217,3 +417,9 @@ class Store:
         writer.writeheader()
         writer.writerows({k: _cell(v) for k, v in row.items()} for row in self.rows(table, limit))
         return out.getvalue()
+
+
+def open_store(settings) -> Store:
+    """The store the settings name: PostgreSQL when db_url is set, else the SQLite file at db_path."""
+    target = settings.db_url.strip() or settings.db_path
+    return Store(target, keep_text=settings.store_question_text, pool_size=settings.db_pool_size)

@@ -91,3 +91,21 @@ def bot(shipped_index, embedder):
 def framing(bot) -> str:
     """The physician framing every non-emergency reply must end with."""
     return bot._texts["framing"]
+
+
+# ---- a real PostgreSQL server (tests/pgserver.py), shared by the session -------------------------------
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster; skipped when PostgreSQL is not installed, unless
+    ASSISTANT_REQUIRE_POSTGRES=1 (CI), where its absence fails."""
+    import os
+
+    from pgserver import INSTALL_HINT, bin_dir, postgres_server
+
+    if bin_dir() is None:
+        message = f"PostgreSQL is not installed ({INSTALL_HINT})"
+        if os.environ.get("ASSISTANT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    with postgres_server() as server:
+        yield server

@@ -204,3 +204,19 @@ def test_named_staff_accounts():
     with pytest.raises(ConfigError, match="shorter than 12"):
         staff_logins(Settings(app_mode="production", staff_password="a-long-enough-one", staff_accounts="ann:short"))
 
+
+
+def test_approving_while_another_replica_builds_leaves_the_entry_pending_and_retryable(service):
+    import fcntl
+
+    entry = service.add_faq("Do you validate parking tickets?", "Yes, at the front desk.", "Dr. Rivera", "2026-11-20")
+    faq = Path(service.settings.corpus_dir) / service.settings.faq_subdir
+    with open(Path(service.settings.index_dir) / ".lock", "w") as lock:  # what another process's build holds
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(IndexBusyError, match="Another build"):
+            service.approve_faq(entry["id"], "Nurse Okafor")
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    assert service.store.curated(entry["id"])["status"] == "pending"
+    assert not faq.exists() or list(faq.iterdir()) == []
+    entry = service.approve_faq(entry["id"], "Nurse Okafor")
+    assert entry["status"] == "published" and sorted(p.name for p in faq.iterdir()) == ["do-you-validate-parking-tickets.md"]

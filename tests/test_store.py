@@ -1,13 +1,19 @@
-"""The SQLite question log and feedback store: redaction, concurrent writes, CSV export."""
+"""The question log and feedback store: redaction, concurrent writes, CSV export, schema migrations; every
+store test runs against SQLite and against a real PostgreSQL server (tests/pgserver.py) when it is installed."""
 import csv
 import io
 import sqlite3
 import threading
+from contextlib import closing
 
 import pytest
 
+from assistant.errors import ConfigError, StoreError
 from assistant.redact import redact
-from assistant.store import MAX_TEXT, Store
+from assistant.settings import Settings
+from assistant.store import MAX_TEXT, SCHEMA_VERSION, Store, open_store, safe_url
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -98,17 +104,35 @@ def test_redaction(text, expected):
     assert redact(text) == expected
 
 
+@pytest.fixture(params=BACKENDS)
+def target(request, tmp_path) -> str:
+    """Where a store keeps its data: a new SQLite file, or a new database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "log" / "app.sqlite3")
+    return request.getfixturevalue("postgres").new_database()
+
+
 @pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(tmp_path / "log" / "app.sqlite3")
+def store(target):
+    s = Store(target)
+    yield s
+    s.close()
 
 
 def _raw(store: Store, sql: str) -> list[tuple]:
-    with sqlite3.connect(store.path) as db:
-        return db.execute(sql).fetchall()
+    """Rows read on a connection of the test's own, not through the Store."""
+    if store.backend == "sqlite":
+        with closing(sqlite3.connect(store.path)) as db:
+            return db.execute(sql).fetchall()
+    import psycopg
+
+    with psycopg.connect(store.url) as db:
+        return [tuple(r) for r in db.execute(sql).fetchall()]
 
 
 def test_wal_mode(store):
+    if store.backend != "sqlite":
+        pytest.skip("SQLite only")
     assert _raw(store, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -165,7 +189,8 @@ def test_32_concurrent_feedback_writes_all_persist(store):
     assert errors == []
     assert store.count("feedback") == n * 5
     assert _raw(store, "SELECT COUNT(DISTINCT comment) FROM feedback") == [(n * 5,)]
-    assert _raw(store, "PRAGMA journal_mode") == [("wal",)]
+    if store.backend == "sqlite":
+        assert _raw(store, "PRAGMA journal_mode") == [("wal",)]
 
 
 def test_csv_export_has_the_rows(store):
@@ -195,3 +220,203 @@ def test_csv_neutralises_formulas(store, comment, cell):
     assert row["comment"] == cell
     assert row["rating"] == "-1"  # numbers are not text: a negative rating stays a number
     assert row["question_id"] == "3"
+
+
+# ---- both backends alike --------------------------------------------------------------------------------
+def test_a_new_database_is_at_the_latest_schema_and_reopening_applies_nothing(store, target):
+    assert store.schema_version() == SCHEMA_VERSION
+    assert _raw(store, "SELECT version FROM schema_version ORDER BY version") == [
+        (v,) for v in range(1, SCHEMA_VERSION + 1)]
+    again = Store(target)
+    try:
+        assert again.migrate() == [] and again.schema_version() == SCHEMA_VERSION
+    finally:
+        again.close()
+
+
+def test_replicas_starting_together_migrate_once(target):
+    """Four stores (as if four app replicas) opening one new database at once: no error, each migration once."""
+    stores, errors = [], []
+    start = threading.Barrier(4)
+
+    def open_one() -> None:
+        try:
+            start.wait()
+            stores.append(Store(target))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert errors == [] and len(stores) == 4
+        assert _raw(stores[0], "SELECT version, COUNT(*) FROM schema_version GROUP BY version ORDER BY version") == [
+            (v, 1) for v in range(1, SCHEMA_VERSION + 1)]
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_two_stores_on_one_database_share_every_table(target):
+    a, b = Store(target), Store(target)
+    try:
+        qid = a.log_question(channel="api", question="How many sessions?", standalone_question="How many sessions?",
+                             route="answer", triage="", sources=["prolotherapy.md"], latency_ms=3.5)
+        fa = a.add_feedback(rating=1, question_id=qid)
+        fb = b.add_feedback(rating=-1, question_id=qid, comment="too short")
+        entry = a.add_curated(question="Is there parking?", answer="Yes, behind the clinic.", author="Dr. Rivera",
+                              review_date="2026-12-06", status="pending", login="ann")
+        assert b.curated(entry)["status"] == "pending" and b.curated(entry)["login"] == "ann"
+        b.publish_curated(entry, "Nurse Okafor", "faq/is-there-parking.md")
+        b.log_action("ben", "published", f"curated answer {entry}")
+        assert a.curated(entry)["approved_by"] == "Nurse Okafor"
+        assert [r["id"] for r in a.rows("feedback")] == [fb, fa]
+        assert [(r["login"], r["action"]) for r in a.rows("staff_actions")] == [("ben", "published")]
+        assert b.rows("questions")[0]["id"] == qid and b.count("questions") == 1
+        assert [r["id"] for r in a.rows("curated", route="published")] == [entry]
+        assert a.rows("curated", route="pending") == []
+    finally:
+        a.close()
+        b.close()
+
+
+def test_nul_characters_and_64_bit_ids_are_stored(store):
+    # PostgreSQL refuses NUL in text; the API accepts question ids up to 2**63 - 1 (SQLite's integers).
+    fid = store.add_feedback(rating=1, comment="a\x00b", question="q\x00", question_id=2**63 - 1)
+    store.log_action("st\x00aff", "rebuilt", "done\x00")
+    assert _raw(store, "SELECT comment, question, question_id FROM feedback") == [("a\ufffdb", "q\ufffd", 2**63 - 1)]
+    assert store.rows("staff_actions")[0]["login"] == "st\ufffdaff"
+    assert store.rows("feedback")[0]["id"] == fid
+
+
+def test_feedback_for_a_question_that_does_not_exist_is_kept(store):
+    store.add_feedback(rating=-1, question_id=424242)
+    assert _raw(store, "SELECT question_id, rating FROM feedback") == [(424242, -1)]
+
+
+def test_rows_come_back_alike_from_either_backend(store):
+    store.log_question(channel="chat", question="x", standalone_question="x", route="abstain", triage="",
+                       sources=[], latency_ms=1.234)
+    row, = store.rows("questions")
+    assert set(row) == {"id", "ts", "channel", "question", "standalone_question", "route", "triage", "sources",
+                        "latency_ms"}
+    assert row["ts"].endswith("Z") and len(row["ts"]) == 20
+    assert (type(row["id"]), type(row["latency_ms"]), row["latency_ms"]) == (int, float, 1.23)
+
+
+# ---- schema migrations of an existing SQLite file ------------------------------------------------------
+# The schema as the app created it before versioning (commit 067eafe), and before curated answers kept
+# the proposer's login (commit a751e29): files in use today look like one of these.
+SCHEMA_BEFORE_VERSIONING = """
+CREATE TABLE questions (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, channel TEXT NOT NULL,
+    question TEXT NOT NULL, standalone_question TEXT NOT NULL, route TEXT NOT NULL, triage TEXT NOT NULL,
+    sources TEXT NOT NULL, latency_ms REAL NOT NULL);
+CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL,
+    question_id INTEGER REFERENCES questions(id), rating INTEGER NOT NULL CHECK (rating IN (-1, 1)),
+    comment TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL);
+CREATE INDEX questions_route ON questions(route);
+CREATE TABLE curated (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, question TEXT NOT NULL,
+    answer TEXT NOT NULL, author TEXT NOT NULL, review_date TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'published')), approved_by TEXT NOT NULL DEFAULT '',
+    path TEXT NOT NULL DEFAULT ''{login});
+CREATE TABLE staff_actions (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, login TEXT NOT NULL,
+    action TEXT NOT NULL, detail TEXT NOT NULL);
+"""
+
+
+def _old_file(path, with_login: bool) -> list:
+    """An SQLite log in an old schema with rows in every table; returns what it holds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA_BEFORE_VERSIONING.format(login=", login TEXT NOT NULL DEFAULT ''" if with_login else ""))
+        db.executemany("INSERT INTO questions (ts, channel, question, standalone_question, route, triage, sources, "
+                       "latency_ms) VALUES (?, 'api', ?, ?, ?, '', '[]', 4.5)",
+                       [(1.7e9 + i, f"question {i}", f"standalone {i}", "answer" if i % 2 else "abstain")
+                        for i in range(1, 51)])
+        db.executemany("INSERT INTO feedback (ts, question_id, rating, comment, question, answer) "
+                       "VALUES (?, ?, ?, ?, '', '')", [(1.7e9, i, 1 if i % 3 else -1, f"c{i}") for i in range(1, 21)])
+        db.execute("INSERT INTO curated (ts, question, answer, author, review_date, status) "
+                   "VALUES (1.7e9, 'Parking?', 'Behind the clinic.', 'Dr. Rivera', '2026-11-27', 'pending')")
+        db.execute("INSERT INTO staff_actions (ts, login, action, detail) VALUES (1.7e9, 'staff', 'rebuilt', 'ok')")
+        db.execute("DELETE FROM questions WHERE id = 50")  # the next id must still be 51, not 50
+    return _dump(path)
+
+
+def _dump(path) -> list:
+    with closing(sqlite3.connect(path)) as db:
+        return [db.execute(f"SELECT id, ts, question, route FROM questions ORDER BY id").fetchall(),
+                db.execute("SELECT id, question_id, rating, comment FROM feedback ORDER BY id").fetchall(),
+                db.execute("SELECT id, question, author, status FROM curated").fetchall(),
+                db.execute("SELECT id, login, action, detail FROM staff_actions").fetchall()]
+
+
+@pytest.mark.parametrize("with_login", [True, False], ids=["todays-schema", "before-curated-login"])
+def test_an_existing_sqlite_file_upgrades_in_place_without_losing_rows(tmp_path, with_login):
+    path = tmp_path / "data" / "assistant.sqlite3"
+    before = _old_file(path, with_login)
+    assert len(before[0]) == 49 and len(before[1]) == 20
+    store = Store(path)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert _dump(path) == before  # every row, every value
+        assert store.count("questions") == 49 and store.count("feedback") == 20
+        assert store.log_question(channel="api", question="new", standalone_question="new", route="answer", triage="",
+                                  sources=[], latency_ms=1) == 51
+        assert store.curated(1)["login"] == ("" if not with_login else "")
+        entry = store.add_curated(question="Q", answer="A", author="Ann", review_date="2026-12-06", status="pending",
+                                  login="ann")
+        assert store.curated(entry)["login"] == "ann"
+        with closing(sqlite3.connect(path)) as db:
+            indexes = {r[1] for r in db.execute("PRAGMA index_list(feedback)")}
+        assert "feedback_question" in indexes
+    finally:
+        store.close()
+    again = Store(path)
+    try:
+        assert again.migrate() == [] and again.count("questions") == 50
+    finally:
+        again.close()
+
+
+# ---- choosing the database, and clear errors -------------------------------------------------------------
+def test_open_store_follows_the_settings(tmp_path):
+    s = open_store(Settings(db_path=str(tmp_path / "x.sqlite3")))
+    try:
+        assert s.backend == "sqlite" and s.path == tmp_path / "x.sqlite3"
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("url", ["mysql://u:p@localhost/db", "sqlite:///x.db", "postgresql:/missing-slashes"])
+def test_a_database_url_of_another_kind_is_refused_by_the_settings(url):
+    with pytest.raises(ConfigError, match="db_url must start with postgresql:// or postgres://"):
+        Settings().replace(db_url=url)
+
+
+def test_an_unreachable_postgresql_names_the_server_and_hides_the_password():
+    from appserver import free_port
+
+    url = f"postgresql://clinic:s3cret-pw@127.0.0.1:{free_port()}/assistant"
+    with pytest.raises(StoreError) as info:
+        Store(url, timeout=1)
+    message = str(info.value)
+    assert "s3cret-pw" not in message and "clinic:***@127.0.0.1" in message and "ASSISTANT_DB_URL" in message
+
+
+def test_safe_url():
+    assert safe_url("postgresql://u:pw@h:5432/d") == "postgresql://u:***@h:5432/d"
+    assert safe_url("postgresql://h/d") == "postgresql://h/d"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("change, reason", [("password", "password authentication failed for user"),
+                                            ("database", 'database "no_such_db" does not exist')])
+def test_a_wrong_password_or_database_is_named(postgres, change, reason):
+    url = postgres.url("no_such_db") if change == "database" else postgres.url().replace(postgres.password, "wrong-pw")
+    with pytest.raises(StoreError, match=reason) as info:
+        Store(url, timeout=2)
+    assert postgres.password not in str(info.value) and "wrong-pw" not in str(info.value)
