@@ -21,7 +21,8 @@ def build_app(settings=None, *, load: bool = True):
     from assistant.api import RateLimiter, create_api
     from assistant.service import Service, staff_logins
     from assistant.settings import load_settings
-    from assistant.ui import patient_app, staff_app
+    from assistant.console import staff_app
+    from assistant.ui import patient_app
 
     settings = settings or load_settings()
     logins, generated = staff_logins(settings)

@@ -475,7 +475,7 @@ def create_api(service: Service, logins: dict[str, str], limiter: "RateLimiter |
     @app.get("/api/staff/runs/{run}/{name}", tags=["staff"],
              summary="A report of a benchmark run from the staff console: report.md or report.json (staff login)")
     def staff_run_report(run: str, name: str, user: str = Depends(staff)):
-        from .ui import RUNS_ROOT
+        from .console import RUNS_ROOT
 
         if name not in ("report.md", "report.json") or not re.fullmatch(r"[\w.-]+", run) or run.startswith("."):
             raise HTTPException(404, "Choose report.md or report.json of a run.")
