@@ -340,7 +340,8 @@ def staff_app(service: Service) -> gr.Blocks:
 
                     qs = [x for x in dict.fromkeys(r["question"] for r in service.store.rows("questions", 2000, "abstain"))
                           if not x.startswith("sha256:") and question_key(x) not in done]
-                    return gr.update(choices=qs, value=qs[0] if qs else None)
+                    # No preselected value: the question box fills only when one is chosen.
+                    return gr.update(choices=qs, value=None)
 
                 def entry_label(e: dict) -> str:
                     state = "live" if e["status"] == "published" else (
