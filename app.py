@@ -20,7 +20,8 @@ def build_app(settings=None, *, load: bool = True):
     from assistant.api import RateLimiter, create_api
     from assistant.service import Service, staff_logins
     from assistant.settings import load_settings
-    from assistant.ui import patient_app, staff_app
+    from assistant.console import CSS as CONSOLE_CSS, staff_app
+    from assistant.ui import patient_app
 
     settings = settings or load_settings()
     logins, generated = staff_logins(settings)
@@ -40,7 +41,7 @@ def build_app(settings=None, *, load: bool = True):
            "#chat .placeholder-content{padding:0 1rem;text-align:center}")
     staff = staff_app(service).queue(default_concurrency_limit=4)
     app = gr.mount_gradio_app(app, staff, path="/staff", auth=list(logins.items()), footer_links=[], ssr_mode=False,
-                              auth_message="Clinic staff only.")
+                              auth_message="Clinic staff only.", css=CONSOLE_CSS)
     patient = patient_app(service, limiter).queue(default_concurrency_limit=settings.app_concurrency)
     app = gr.mount_gradio_app(app, patient, path="", footer_links=[], ssr_mode=False, css=css)
     # What the API's guard checks Gradio calls against, and the console session its staff routes accept.

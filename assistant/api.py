@@ -64,8 +64,9 @@ class AskResponse(BaseModel):
 
 
 class CuratedRequest(BaseModel):
-    question: str
+    question: str = Field(description="The question it answers; the same question again revises its entry.")
     answer: str
+    title: str = Field("", description="The title patients see on the citation (the question when empty).")
     reviewer: str = Field(description="The author's name (the first reviewer).")
     review_date: str = Field(examples=["2026-12-06"])
 
@@ -253,6 +254,8 @@ class Guard:
             receive = _replay(body, receive)
         else:
             login_keys = None
+        if method == "GET" and path in STAFF_PAGES:
+            send_with_headers = _with_head(send_with_headers, staff_head())
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:  # one line, not a 100-line traceback per bad request
@@ -327,6 +330,47 @@ class Guard:
         else:
             out.append((b"content-security-policy", f"{base}; {self.patient_ancestors}".encode()))
         return out
+
+
+STAFF_PAGES = ("/staff", "/staff/")
+
+
+def staff_head() -> bytes:
+    """A title and the console's colours for the staff pages. Gradio's login page has neither (its config
+    carries no title or css): screen readers announce a page by its title (WCAG 2.4.2), and its orange
+    Login button had 2.8:1 contrast (1.4.3). Signed in, Gradio sets the console's own title over it."""
+    from .console import CSS
+
+    return ("<title>Clinic assistant \u2014 staff console</title><style>" + CSS + "</style>").encode()
+
+
+def _with_head(send, head: bytes):
+    """A send that adds `head` to an HTML page that has no <title> (other responses pass unchanged)."""
+    start: dict | None = None
+    passthrough = False
+    chunks: list[bytes] = []
+
+    async def wrapped(message):
+        nonlocal start, passthrough
+        if message["type"] == "http.response.start":
+            headers = {k.lower(): v for k, v in message.get("headers", [])}
+            if not headers.get(b"content-type", b"").startswith(b"text/html") or b"content-encoding" in headers:
+                passthrough = True
+                return await send(message)
+            start = message
+            return None
+        if passthrough or start is None or message["type"] != "http.response.body":
+            return await send(message)
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return None
+        body = b"".join(chunks)
+        if b"<title>" not in body:
+            body = body.replace(b"<head>", b"<head>" + head, 1)
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send(dict(start, headers=headers + [(b"content-length", str(len(body)).encode())]))
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+    return wrapped
 
 
 def _replay(body: bytes, receive):
@@ -445,14 +489,14 @@ def create_api(service: Service, logins: dict[str, str], limiter: "RateLimiter |
 
     @app.get("/api/staff/curated", tags=["staff"], summary="Curated answers, pending and published (staff login)")
     def staff_curated(status: str | None = None, user: str = Depends(staff)):
-        return service.store.rows("curated", 500, status if status in ("pending", "published") else None)
+        return service.curated_entries(status if status in ("pending", "published") else None)
 
     @app.post("/api/staff/curated", tags=["staff"], status_code=201,
               summary="Propose a curated answer; it goes live when a second reviewer approves it (staff login)")
     def staff_propose(body: CuratedRequest, user: str = Depends(staff)):
         try:
             return SafeJSONResponse(service.add_faq(body.question, body.answer, body.reviewer, body.review_date,
-                                                    login=user), 201)
+                                                    login=user, title=body.title), 201)
         except InputError as exc:
             return SafeJSONResponse({"error": str(exc)}, 422)
         except IndexBusyError as exc:
@@ -468,6 +512,16 @@ def create_api(service: Service, logins: dict[str, str], limiter: "RateLimiter |
         except IndexBusyError as exc:
             return SafeJSONResponse({"error": str(exc)}, 409)
 
+    @app.post("/api/staff/curated/{entry_id}/retire", tags=["staff"],
+              summary="Retire a curated answer: its file leaves the corpus and the index (staff login)")
+    def staff_retire(entry_id: int, user: str = Depends(staff)):
+        try:
+            return {"message": service.retire_faq(entry_id, login=user)}
+        except InputError as exc:
+            return SafeJSONResponse({"error": str(exc)}, 422)
+        except IndexBusyError as exc:
+            return SafeJSONResponse({"error": str(exc)}, 409)
+
     @app.get("/api/staff/actions", tags=["staff"], summary="Who did what in the staff console and API (staff login)")
     def staff_actions(limit: int = 200, user: str = Depends(staff)):
         return service.store.rows("staff_actions", max(1, min(limit, 10_000)))
@@ -475,21 +529,32 @@ def create_api(service: Service, logins: dict[str, str], limiter: "RateLimiter |
     @app.get("/api/staff/runs/{run}/{name}", tags=["staff"],
              summary="A report of a benchmark run from the staff console: report.md or report.json (staff login)")
     def staff_run_report(run: str, name: str, user: str = Depends(staff)):
-        from .ui import RUNS_ROOT
+        from .console import RUNS_ROOT
+        from .evaluate import PLOTS
 
-        if name not in ("report.md", "report.json") or not re.fullmatch(r"[\w.-]+", run) or run.startswith("."):
-            raise HTTPException(404, "Choose report.md or report.json of a run.")
+        types = {"report.md": "text/markdown", "report.json": "application/json",
+                 **{plot: "image/png" for plot in PLOTS.values()}}  # the plots show inline in the console
+        if name not in types or not re.fullmatch(r"[\w.-]+", run) or run.startswith("."):
+            raise HTTPException(404, "Choose report.md, report.json or a plot of a run.")
         path = RUNS_ROOT / run / name
         if not path.is_file():
             raise HTTPException(404, f"No {name} for run {run}.")
-        return FileResponse(path, media_type="text/markdown" if name.endswith(".md") else "application/json",
-                            filename=f"{run}-{name}")
+        if name.endswith(".png"):
+            return FileResponse(path, media_type="image/png")
+        return FileResponse(path, media_type=types[name], filename=f"{run}-{name}")
 
     @app.get("/api/staff/{table}.csv", tags=["staff"], summary="Export the question log or feedback as CSV (staff login)")
-    def staff_csv(table: str, user: str = Depends(staff)):
+    def staff_csv(table: str, route: str | None = None, q: str | None = None, user: str = Depends(staff)):
+        """The console's filters apply: `route` (questions), `q` (text the question contains)."""
+        from .console import filter_rows
+
         if table not in ("questions", "feedback"):
             raise HTTPException(404, "Choose questions.csv or feedback.csv.")
-        return PlainTextResponse(service.store.csv(table), media_type="text/csv",
+        if route in (None, "", "all") and not q:
+            text = service.store.csv(table)
+        else:
+            text = service.store.csv_of(table, filter_rows(service.store, table, route, q, 100_000))
+        return PlainTextResponse(text, media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="{table}.csv"'})
 
     @app.get("/api/staff/{table}", tags=["staff"], summary="The newest rows of the question log or feedback (staff login)")

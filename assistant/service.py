@@ -272,27 +272,71 @@ class Service:
             self._build.release()
 
     def add_faq(self, question: str, answer: str, reviewer: str, review_date: str,
-                progress: Callable[[int, int], None] | None = None, login: str = "") -> dict:
-        """Propose a staff-written FAQ entry. With curated_approvals = 2 it waits for a second reviewer
-        (approve_faq); with 1 it is published at once. Returns the entry (id, status, path)."""
-        question, answer, reviewer = (x.strip() if isinstance(x, str) else "" for x in (question, answer, reviewer))
+                progress: Callable[[int, int], None] | None = None, login: str = "", title: str = "") -> dict:
+        """Propose a staff-written FAQ entry, or revise the entry already written for the same question
+        (one entry, one file per question). With curated_approvals = 2 it waits for a second reviewer
+        (approve_faq; a revised published entry stays live as it was until then); with 1 it is published at
+        once. `title` is what patients see as the source's title (the question when empty). Returns the entry."""
+        question, answer, reviewer, title = (x.strip() if isinstance(x, str) else ""
+                                             for x in (question, answer, reviewer, title))
         if not question or not answer or not reviewer:
             raise InputError("A curated answer needs the question, the answer text and the reviewer's name.")
         try:
             reviewed = dt.date.fromisoformat(str(review_date).strip()[:10])
         except ValueError:
             raise InputError("The review date must look like 2026-11-27.") from None
-        entry_id = self.store.add_curated(question=question, answer=answer, author=reviewer,
-                                          review_date=reviewed.isoformat(), status="pending", login=login)
-        self.store.log_action(login, "proposed", f"curated answer {entry_id} by {reviewer}: {question}")
+        stored = pack_answer(title, answer)
+        existing = self.find_curated(question)
+        if existing is None:
+            entry_id = self.store.add_curated(question=question, answer=stored, author=reviewer,
+                                              review_date=reviewed.isoformat(), status="pending", login=login)
+            self.store.log_action(login, "proposed", f"curated answer {entry_id} by {reviewer}: {question}")
+        else:  # the same question again: revise it (its file keeps its name), and it needs approving again
+            entry_id = existing["id"]
+            self.store.update_curated(entry_id, question=question, answer=stored, author=reviewer,
+                                      review_date=reviewed.isoformat(), status="pending", approved_by="",
+                                      login=login or "")
+            self.store.log_action(login, "revised", f"curated answer {entry_id} by {reviewer}: {question}")
         if self.settings.curated_approvals <= 1:
             return self.approve_faq(entry_id, reviewer, progress, login=login)
-        return self.store.curated(entry_id)
+        return self.curated(entry_id)
+
+    def curated(self, entry_id: int) -> dict | None:
+        """A curated entry with its title split from the stored answer text."""
+        entry = self.store.curated(int(entry_id))
+        return unpack_entry(entry) if entry else None
+
+    def curated_entries(self, status: str | None = None, limit: int = 500) -> list[dict]:
+        return [unpack_entry(r) for r in self.store.rows("curated", limit, status)]
+
+    def find_curated(self, question: str) -> dict | None:
+        """The entry written for this question (case, spaces and the final ? aside), newest first."""
+        key = question_key(question)
+        return next((e for e in self.curated_entries(limit=10_000) if question_key(e["question"]) == key), None)
+
+    def retire_faq(self, entry_id: int, progress: Callable[[int, int], None] | None = None,
+                   login: str = "") -> str:
+        """Take a curated answer out of service: its file leaves the corpus, the index is rebuilt, and the
+        entry is removed (the staff actions log keeps what it said and who retired it)."""
+        entry = self.curated(int(entry_id))
+        if entry is None:
+            raise InputError(f"There is no curated answer {entry_id}.")
+        if entry["path"]:
+            folder = (Path(self.settings.corpus_dir) / self.settings.faq_subdir).resolve()
+            path = (Path(self.settings.corpus_dir) / entry["path"]).resolve()
+            if path.parent != folder:
+                raise InputError(f"Curated answer {entry_id} points outside {self.settings.faq_subdir}/.")
+            path.unlink(missing_ok=True)
+            self.rebuild(progress)
+        self.store.delete_curated(int(entry_id))
+        self.store.log_action(login, "retired", f"curated answer {entry_id} ({entry['path'] or 'never published'}), "
+                                                f"written by {entry['author']}: {entry['question']} -> {entry['answer']}")
+        return f"Retired curated answer #{entry_id}" + (f"; `{entry['path']}` left the index." if entry["path"] else ".")
 
     def approve_faq(self, entry_id: int, approver: str, progress: Callable[[int, int], None] | None = None,
                     login: str = "") -> dict:
         """A second reviewer signs a pending curated answer: it is saved as a corpus document and indexed."""
-        entry = self.store.curated(int(entry_id))
+        entry = self.curated(int(entry_id))
         approver = approver.strip() if isinstance(approver, str) else ""
         if entry is None:
             raise InputError(f"There is no curated answer {entry_id}.")
@@ -308,37 +352,76 @@ class Service:
             raise InputError(f"Curated answer {entry_id} was proposed from the login {login!r}; a second reviewer "
                              "approves it from their own login.")
         path = self._publish_faq(entry["question"], entry["answer"], entry["author"], approver,
-                                 dt.date.fromisoformat(entry["review_date"]), progress)
+                                 dt.date.fromisoformat(entry["review_date"]), progress, title=entry["title"],
+                                 path=entry["path"])
         rel = path.relative_to(self.settings.corpus_dir).as_posix()
         self.store.publish_curated(int(entry_id), approver, rel)
         self.store.log_action(login, "published", f"curated answer {entry_id} as {rel}: written by "
                                                   f"{entry['author']}, approved by {approver}")
-        return self.store.curated(int(entry_id))
+        return self.curated(int(entry_id))
 
     def _publish_faq(self, question: str, answer: str, reviewer: str, approver: str, reviewed: dt.date,
-                     progress: Callable[[int, int], None] | None = None) -> Path:
-        """Save a signed FAQ entry as a corpus document and index it incrementally."""
+                     progress: Callable[[int, int], None] | None = None, title: str = "", path: str = "") -> Path:
+        """Save a signed FAQ entry as a corpus document (over its earlier version, if it has one) and index it."""
         flat = lambda s: " ".join(s.split())  # noqa: E731 - front matter values are single lines
         folder = Path(self.settings.corpus_dir) / self.settings.faq_subdir
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{slug(question)}.md"
-        n = 2
-        while path.exists():
-            path, n = folder / f"{slug(question)}-{n}.md", n + 1
+        earlier = (Path(self.settings.corpus_dir) / path) if path else None
+        if earlier is not None and earlier.resolve().parent == folder.resolve():
+            target = earlier
+        else:
+            target, n = folder / f"{slug(question)}.md", 2
+            while target.exists() and not _written_for(target, question):
+                target, n = folder / f"{slug(question)}-{n}.md", n + 1
+        title = flat(title) or flat(question)
         approved = f"approved_by: {flat(approver)}\n" if approver.casefold() != reviewer.casefold() else ""
-        text = (f"---\ntitle: {flat(question)}\nreviewed_by: {flat(reviewer)}\n{approved}"
+        text = (f"---\ntitle: {title}\nquestion: {flat(question)}\nreviewed_by: {flat(reviewer)}\n{approved}"
                 f"reviewed_on: {reviewed.isoformat()}\n"
                 f"review_due: {(reviewed + dt.timedelta(days=365)).isoformat()}\n---\n"
-                f"# {flat(question)}\n\n## Answer\n\n{answer}\n")
-        tmp = path.with_suffix(".tmp")
+                f"# {title}\n\n## {flat(question)}\n\n{answer}\n")
+        tmp = target.with_suffix(".tmp")
         tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        tmp.replace(target)
         try:
             self.rebuild(progress)
         except IndexBusyError:
             # Another build holds the index (another replica's, with a shared index folder): nothing was indexed.
             # Take the file back, so the entry stays pending as a whole and approving it again works, instead of
             # the next build publishing it with its approval unrecorded (and a second approval writing a copy).
-            path.unlink(missing_ok=True)
+            # A revision's earlier version is not restored: it stays as it was until approved again.
+            target.unlink(missing_ok=True)
             raise
-        return path
+        return target
+
+
+# ---- curated entries: the title travels as front matter at the head of the stored answer text ------------
+_TITLE = re.compile(r"\A---\ntitle: ([^\n]*)\n---\n\n?")
+
+
+def pack_answer(title: str, answer: str) -> str:
+    """The answer text as stored: with a title, a one-line front matter block before it."""
+    title = " ".join((title or "").split())
+    return f"---\ntitle: {title}\n---\n\n{answer}" if title else answer
+
+
+def unpack_entry(entry: dict) -> dict:
+    """A curated row with `title` split from its stored answer (empty for entries saved without one)."""
+    m = _TITLE.match(entry.get("answer") or "")
+    title, answer = (m.group(1).strip(), entry["answer"][m.end():]) if m else ("", entry.get("answer") or "")
+    return {**entry, "title": title, "answer": answer}
+
+
+def question_key(text: str) -> str:
+    """What makes two questions the same entry: case, spacing and trailing punctuation aside."""
+    return " ".join((text or "").casefold().split()).rstrip(" ?.!")
+
+
+def _written_for(path: Path, question: str) -> bool:
+    """Whether a FAQ file was written for this question (its front matter says so, or its title, for files
+    saved before the question was recorded): then it is updated, not joined by a -2 twin."""
+    try:
+        head = path.read_text(encoding="utf-8")[:2000]
+    except OSError:
+        return False
+    m = re.search(r"^question: (.*)$", head, re.M) or re.search(r"^title: (.*)$", head, re.M)
+    return bool(m) and question_key(m.group(1)) == question_key(question)

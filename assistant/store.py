@@ -418,6 +418,29 @@ class Store:
         writer.writerows({k: _cell(v) for k, v in row.items()} for row in self.rows(table, limit))
         return out.getvalue()
 
+    # ---- for the staff console: revising, retiring, filtered exports --------------------------------------
+    def update_curated(self, entry_id: int, **fields: str) -> None:
+        """Change some columns of a curated entry (a revision of the same question)."""
+        bad = set(fields) - set(TABLES["curated"][2:])
+        if bad:
+            raise ValueError(f"unknown curated columns: {', '.join(sorted(bad))}")
+        with self._backend.transaction(write=True) as tx:
+            tx.execute(f"UPDATE curated SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                       (*(_storable(v) for v in fields.values()), int(entry_id)))
+
+    def delete_curated(self, entry_id: int) -> None:
+        """Remove a retired curated entry (the staff actions log keeps its text)."""
+        with self._backend.transaction(write=True) as tx:
+            tx.execute("DELETE FROM curated WHERE id = ?", (int(entry_id),))
+
+    def csv_of(self, table: str, rows: list[dict]) -> str:
+        """Rows already chosen (e.g. filtered) as CSV, with the same formula guard as csv()."""
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=TABLES[table] if table in TABLES else ())
+        writer.writeheader()
+        writer.writerows({k: _cell(v) for k, v in row.items() if k in TABLES[table]} for row in rows)
+        return out.getvalue()
+
 
 def open_store(settings) -> Store:
     """The store the settings name: PostgreSQL when db_url is set, else the SQLite file at db_path."""

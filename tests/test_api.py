@@ -20,7 +20,9 @@ FOLLOW = [{"role": "user", "content": "What is prolotherapy?"},
 CLINIC, EVIL = "https://clinic.example", "https://evil.example"
 STAFF_ROUTES = [("GET", "/api/staff/status"), ("GET", "/api/staff/questions.csv"), ("GET", "/api/staff/feedback.csv"),
                 ("GET", "/api/staff/questions"), ("GET", "/api/staff/feedback"), ("POST", "/api/staff/rebuild"),
-                ("GET", "/api/staff/curated"), ("GET", "/api/staff/actions")]
+                ("GET", "/api/staff/curated"), ("GET", "/api/staff/actions"),
+                ("GET", "/api/staff/questions.csv?route=abstain&q=parking"), ("POST", "/api/staff/curated/1/retire"),
+                ("GET", "/api/staff/runs/20261206-000000-questions/latency.png")]
 # Personal data asked through the API and the chat; none of it may reach the question log or the app log.
 PII_QUESTIONS = [
     "My name is Zelda Quixote, email zelda.quixote@example.com, phone (555) 867-5309. How many sessions?",
@@ -186,6 +188,10 @@ def test_staff_routes_work_with_the_password(base):
         assert "How many sessions are usually needed?" in questions.text
         feedback = staff.get("/api/staff/feedback.csv")
         assert feedback.status_code == 200 and "too vague" in feedback.text
+        ask(base, "Do you validate parking tickets?")
+        declined = staff.get("/api/staff/questions.csv", params={"route": "abstain", "q": "PARKING"}).text.splitlines()
+        assert declined[0].startswith("id,ts,channel,question") and len(declined) == 2 and "parking" in declined[1]
+        assert staff.get("/api/staff/questions.csv", params={"route": "greeting"}).text.count("\n") == 1
         rows = staff.get("/api/staff/questions", params={"limit": 2})
         assert rows.status_code == 200 and len(rows.json()) == 2 and rows.json()[0]["id"] > rows.json()[1]["id"]
         assert staff.get("/api/staff/feedback").json()[0]["comment"] == "too vague"

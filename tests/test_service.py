@@ -220,3 +220,52 @@ def test_approving_while_another_replica_builds_leaves_the_entry_pending_and_ret
     assert not faq.exists() or list(faq.iterdir()) == []
     entry = service.approve_faq(entry["id"], "Nurse Okafor")
     assert entry["status"] == "published" and sorted(p.name for p in faq.iterdir()) == ["do-you-validate-parking-tickets.md"]
+
+
+def test_the_same_question_again_revises_its_entry_and_its_file(service):
+    q = "Do you validate parking tickets?"
+    first = service.add_faq(q, "Yes. The front desk validates garage tickets for every appointment.", "Dr. Rivera",
+                            "2026-11-20", login="ann",
+                            title="Parking validation")
+    assert first["title"] == "Parking validation" and first["answer"].startswith("Yes. The front desk")
+    published = service.approve_faq(first["id"], "Nurse Okafor", login="ben")
+    reply, _ = service.ask(q)
+    titles = {c.source: c.title for c in reply.citations}
+    assert titles[published["path"]] == "Parking validation"  # patients see the title, not the raw question
+    again = service.add_faq(" do you validate parking tickets ", "Yes. The front desk validates garage tickets for "
+                            "visits over an hour.", "Dr. Rivera",
+                            "2026-12-01", login="ann", title="Parking validation")
+    assert again["id"] == first["id"] and again["status"] == "pending" and again["path"] == published["path"]
+    assert "front desk" in service.ask(q)[0].text  # the live version stays until it is approved
+    service.approve_faq(again["id"], "Nurse Okafor", login="ben")
+    files = sorted(p.name for p in (Path(service.settings.corpus_dir) / "faq").iterdir())
+    assert files == ["do-you-validate-parking-tickets.md"]  # updated, no -2 twin
+    assert "over an hour" in service.ask(q)[0].text
+    assert [e["id"] for e in service.curated_entries()] == [first["id"]]
+    assert [a["action"] for a in service.store.rows("staff_actions")] == ["published", "revised", "published",
+                                                                          "proposed"]
+
+
+def test_a_file_saved_before_titles_is_updated_not_twinned(service):
+    folder = Path(service.settings.corpus_dir) / "faq"
+    folder.mkdir()
+    (folder / "is-there-parking.md").write_text("---\ntitle: Is there parking?\n---\n# Is there parking?\n\n"
+                                                "## Answer\n\nYes.\n", encoding="utf-8")
+    service.settings = service.settings.replace(curated_approvals=1)
+    entry = service.add_faq("Is there parking?", "Yes, behind the building.", "Dr. Rivera", "2026-11-20")
+    assert entry["path"] == "faq/is-there-parking.md" and len(list(folder.iterdir())) == 1
+
+
+def test_a_retired_answer_leaves_the_corpus_and_the_index(service):
+    service.settings = service.settings.replace(curated_approvals=1)
+    entry = service.add_faq("Do you validate parking tickets?", "Yes, the front desk validates them.", "Dr. Rivera",
+                            "2026-11-20", login="ann")
+    assert service.ask("Do you validate parking tickets?")[0].citations[0].source == entry["path"]
+    message = service.retire_faq(entry["id"], login="ann")
+    assert "Retired" in message and not (Path(service.settings.corpus_dir) / entry["path"]).exists()
+    assert service.curated(entry["id"]) is None
+    assert not any(c.source.startswith("faq/") for c in service.ask("Do you validate parking tickets?")[0].citations)
+    action = service.store.rows("staff_actions")[0]
+    assert action["action"] == "retired" and action["login"] == "ann" and "front desk" in action["detail"]
+    with pytest.raises(InputError, match="no curated answer"):
+        service.retire_faq(entry["id"])
