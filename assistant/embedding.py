@@ -139,6 +139,51 @@ class Embedder:
         self._onnx_encoder(load=False)
         return out
 
+    def encode_with_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        batch_size: int = 64,
+        progress: Callable[[int], None] | None = None,
+        lengths: Sequence[int] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]] | None:
+        """One encoder pass for texts and character spans inside them (a passage and its sentences).
+
+        A text's vector is the mean of its token vectors, normalised: what `encode` gives (the model's own
+        mean pooling). A span's vector is the mean of the token vectors inside it, normalised: the span read
+        in its passage's context. A span the model did not see (cut off past max_seq_length) gets a row of
+        NaN, for the caller to encode alone. None when the tokenizer gives no character offsets."""
+        tok = self._fast_tokenizer()
+        if not hasattr(tok, "encode_batch"):
+            return None
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        span_vecs = [np.full((len(s), self.dim), np.nan, dtype=np.float32) for s in spans]
+        if not texts:
+            return out, span_vecs
+        order = np.argsort(-np.asarray(lengths if lengths is not None else [len(t) for t in texts]), kind="stable")
+        step = batch_size * 8
+        for i in range(0, len(order), step):
+            idx = order[i: i + step]
+            batch = [texts[j] for j in idx]
+            tokens = self.model.encode(batch, batch_size=batch_size, output_value="token_embeddings",
+                                       convert_to_numpy=False, show_progress_bar=False)
+            for j, emb, enc in zip(idx, tokens, tok.encode_batch(batch)):
+                emb = emb.float().cpu().numpy()
+                mean = emb.mean(axis=0)
+                out[j] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+                seen = len(emb) - 1  # the last row is the closing special token
+                offsets = np.asarray(enc.offsets[:seen], dtype=np.int64).reshape(-1, 2)
+                real = offsets[:, 1] > offsets[:, 0]
+                for k, (a, b) in enumerate(spans[j]):
+                    inside = np.flatnonzero(real & (offsets[:, 0] >= a) & (offsets[:, 1] <= b))
+                    if len(inside) and offsets[inside[-1], 1] >= b - 1:  # the whole span was read
+                        v = emb[inside].mean(axis=0)
+                        span_vecs[j][k] = v / max(float(np.linalg.norm(v)), 1e-12)
+            if progress:
+                progress(len(idx))
+        self._onnx_encoder(load=False)
+        return out, span_vecs
+
     def _onnx_encoder(self, load: bool = True):
         """The ONNX query encoder, exported on first need; None (torch it is) when it cannot be had.
         With load=False only make sure the export exists."""

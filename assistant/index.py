@@ -42,7 +42,10 @@ def doc_hash(doc: Document) -> str:
 
 
 def chunk_params(settings: Settings) -> dict:
-    return {"max_tokens": settings.max_tokens, "overlap_sentences": settings.overlap_sentences, "chunker": 1}
+    params = {"max_tokens": settings.max_tokens, "overlap_sentences": settings.overlap_sentences, "chunker": 1}
+    if settings.sentence_vectors_one_pass:  # sentence vectors of another kind: no reuse across the switch
+        params["sentence_vectors"] = "one_pass"
+    return params
 
 
 def _chunk_to_json(c: Chunk) -> dict:
@@ -364,18 +367,56 @@ def _previous(index_dir: Path, model_id: str, params: dict) -> tuple[dict, dict[
     return prev.manifest, by_doc, prev.embeddings, prev.sentences
 
 
+def _sentence_spans(chunk: Chunk) -> tuple[list[tuple[int, str]], list[tuple[int, int]]]:
+    """The chunk's sentences worth embedding and their character spans in its embed_text (a sentence not
+    found verbatim gets an empty span, so it is encoded alone)."""
+    sents = chunk_sentences(chunk.text)
+    text, at, spans = chunk.embed_text, len(chunk.embed_text) - len(chunk.text), []
+    for _, sentence in sents:
+        start = text.find(sentence, at)
+        spans.append((start, start + len(sentence)) if start >= 0 else (0, 0))
+        at = start + len(sentence) if start >= 0 else at
+    return sents, spans
+
+
+def _embed_chunks(embedder: Embedder, chunks: list[Chunk], with_sentences: bool, progress=None):
+    """Chunk vectors, and (with_sentences) each chunk's sentence vectors {chunk id: (vectors, numbers)} from
+    the same encoder pass: a sentence is the mean of its tokens' vectors read in its passage. None for the
+    sentences when the encoder gives no token offsets (they are then encoded one by one)."""
+    lengths = [c.n_tokens for c in chunks]
+    if not with_sentences or not chunks:
+        return embedder.encode([c.embed_text for c in chunks], progress=progress, lengths=lengths), None
+    parts = [_sentence_spans(c) for c in chunks]
+    both = embedder.encode_with_spans([c.embed_text for c in chunks], [spans for _, spans in parts],
+                                      progress=progress, lengths=lengths)
+    if both is None:
+        return embedder.encode([c.embed_text for c in chunks], progress=progress, lengths=lengths), None
+    vecs, span_vecs = both
+    missing = [(k, r) for k, sv in enumerate(span_vecs) for r in np.flatnonzero(np.isnan(sv[:, 0]))]
+    if missing:  # past the encoder's window: encoded alone
+        alone = embedder.encode([parts[k][0][r][1] for k, r in missing])
+        for (k, r), v in zip(missing, alone):
+            span_vecs[k][r] = v
+    return vecs, {c.id: (sv, np.array([i for i, _ in sents], dtype=np.int32))
+                  for c, (sents, _), sv in zip(chunks, parts, span_vecs)}
+
+
 def _sentence_vectors(chunks: list[Chunk], new_pos: dict[str, int], prev, embedder: Embedder,
-                      max_chunks: int) -> SentenceVectors | None:
-    """Sentence vectors for every chunk, reusing the previous version's for unchanged chunks; None past
-    max_chunks (memory and build time grow with the sentence count; retrieval then ranks passages alone)."""
+                      max_chunks: int, fresh: dict | None = None) -> SentenceVectors | None:
+    """Sentence vectors for every chunk: from the chunk pass (`fresh`, by chunk id), else the previous
+    version's for unchanged chunks, else encoded now; None past max_chunks (memory and build time grow with
+    the sentence count; retrieval then ranks passages alone)."""
     if not chunks or len(chunks) > max_chunks:
         return None
+    fresh = fresh or {}
     old_sv = prev[3] if prev else None
     old_pos = {c.id: i for items in (prev[1].values() if prev else ()) for i, c in items} if old_sv is not None else {}
     per_chunk: list = [None] * len(chunks)
     todo: list[tuple[int, list[tuple[int, str]]]] = []
     for pos, c in enumerate(chunks):
-        if c.id not in new_pos and c.id in old_pos:
+        if c.id in fresh:
+            per_chunk[pos] = fresh[c.id]
+        elif c.id not in new_pos and c.id in old_pos:
             per_chunk[pos] = old_sv.of_chunk(old_pos[c.id])
         else:
             todo.append((pos, chunk_sentences(c.text)))
@@ -463,8 +504,9 @@ def build_index(
                 progress(done, len(to_embed))
 
         t_embed = time.perf_counter()
-        new_vecs = embedder.encode([c.embed_text for c in to_embed], progress=tick,
-                                   lengths=[c.n_tokens for c in to_embed])
+        kept = sum(len(prev[1].get(d.id, [])) for d in documents if d.id not in fresh) if prev else 0
+        one_pass = settings.sentence_vectors_one_pass and len(to_embed) + kept <= settings.sentence_vectors_max_chunks
+        new_vecs, fresh_sentences = _embed_chunks(embedder, to_embed, one_pass, progress=tick)
         embed_seconds = time.perf_counter() - t_embed
         new_pos = {c.id: i for i, c in enumerate(to_embed)}
 
@@ -484,7 +526,8 @@ def build_index(
                                    settings.ivfpq_auto_threshold)
         bm25 = BM25.build([analyze(c.embed_text) for c in chunks])
         t_sent = time.perf_counter()
-        sentences = _sentence_vectors(chunks, new_pos, prev, embedder, settings.sentence_vectors_max_chunks)
+        sentences = _sentence_vectors(chunks, new_pos, prev, embedder, settings.sentence_vectors_max_chunks,
+                                      fresh_sentences)
         embed_seconds += time.perf_counter() - t_sent
 
         manifest = {

@@ -56,6 +56,9 @@ class Settings:
     # vectors are built for indexes of up to sentence_vectors_max_chunks chunks (0: never).
     sentence_weight: float = 0.5
     sentence_vectors_max_chunks: int = 20_000
+    # Sentence vectors from the passage's own encoder pass (its tokens' vectors pooled per sentence: one
+    # pass builds both) instead of encoding every sentence again on its own.
+    sentence_vectors_one_pass: bool = False
     top_k: int = 5
     # Abstention thresholds, chosen from score distributions on evals/questions.jsonl.
     abstain_min_dense: float = 0.14

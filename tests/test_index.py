@@ -460,3 +460,23 @@ def test_lock_on_a_fresh_index_folder(settings, embedder, corpus, index_dir):
             build_index(settings, embedder, corpus, index_dir)
     with pytest.raises(IndexMissingError):
         load_index(index_dir, embedder.model_id)
+
+
+def test_one_pass_sentence_vectors_come_from_the_chunk_pass(embedder, corpus, tmp_path):
+    """sentence_vectors_one_pass: chunk vectors are exactly the model's own, each sentence vector is its
+    tokens' vectors pooled within the passage (close to, not equal to, the sentence encoded alone)."""
+    settings = SETTINGS.replace(sentence_vectors_one_pass=True)
+    build_index(settings, embedder, corpus, tmp_path / "one")
+    ix = load_index(tmp_path / "one", embedder.model_id)
+    assert read_manifest(tmp_path / "one")["chunking"] == SETTINGS_CHUNKING | {"sentence_vectors": "one_pass"}
+    assert np.allclose(ix.embeddings, embedder.encode([c.embed_text for c in ix.chunks]), atol=1e-5)
+    from assistant.sentences import chunk_sentences
+
+    for pos, chunk in enumerate(ix.chunks):
+        vecs, numbers = ix.sentences.of_chunk(pos)
+        sents = chunk_sentences(chunk.text)
+        assert list(numbers) == [i for i, _ in sents]
+        alone = embedder.encode([s for _, s in sents])
+        cos = (vecs.astype(np.float32) * alone).sum(axis=1)
+        assert np.allclose(np.linalg.norm(vecs.astype(np.float32), axis=1), 1.0, atol=1e-2)
+        assert (cos > 0.6).all() and (cos < 0.999).all()  # the same sentence, read in its passage
