@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -78,6 +79,12 @@ class Settings:
     emergency_number: str = "911"
     crisis_line: str = "Suicide & Crisis Lifeline (call or text 988)"
     clinic_contact: str = "your clinic's front desk"
+    # The contact card shown when a patient asks for a person and after every abstention (each line
+    # only when set; the booking link must be an http(s) address).
+    clinic_name: str = "our clinic"
+    clinic_phone: str = ""
+    clinic_hours: str = ""
+    clinic_booking_url: str = ""
     llm_model: str = ""
     llm_base_url: str = ""
     llm_api_key_env: str = "OPENAI_API_KEY"
@@ -173,6 +180,8 @@ def validate(s: Settings) -> Settings:
         raise ConfigError(f"curated_approvals={s.curated_approvals}; choose 1 (one-person clinic) or 2.")
     if s.login_max_failures < 1 or s.login_window_seconds < 1 or s.min_staff_password_chars < 1:
         raise ConfigError("login_max_failures, login_window_seconds and min_staff_password_chars must be at least 1.")
+    if s.clinic_booking_url.strip() and not re.match(r"https?://[^\s<>\"']+$", s.clinic_booking_url.strip(), re.I):
+        raise ConfigError(f"clinic_booking_url={s.clinic_booking_url!r}; give an http:// or https:// address.")
     if s.top_k < 1 or s.candidate_pool < s.top_k:
         raise ConfigError("top_k must be at least 1 and candidate_pool at least top_k.")
     return s
