@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,10 +44,18 @@ class Conversation:
         self.lock = threading.Lock()
         self.rated: dict[int, int] = {}  # chat message index -> turn index (queued questions have no answer yet)
         self.epoch = 0                   # bumped by reset(): an answer in flight for older turns stops writing
+        self.restored = False            # the browser's saved copy has been read back once
+
+    def restore_from(self, saved: "Conversation") -> None:
+        """Put the turns the browser kept before any asked since the page opened (once per tab)."""
+        with self.lock:
+            if not self.restored:
+                self.restored = True
+                self.turns[:0] = saved.turns
 
     def reset(self) -> None:
         with self.lock:
-            self.turns, self.rated, self.epoch = [], {}, self.epoch + 1
+            self.turns, self.rated, self.epoch, self.restored = [], {}, self.epoch + 1, True
 
     def queued(self) -> int:
         return sum(t.state != "done" for t in self.turns)
@@ -97,6 +106,26 @@ class Conversation:
         return self.turns[i] if i is not None and i < len(self.turns) else None
 
 
+class Conversations:
+    """The conversations of the open chat tabs, by Gradio session; the least recently used are forgotten
+    past `limit` (their patients still have the signed copy in their browser)."""
+
+    def __init__(self, limit: int = 5000):
+        self.limit = limit
+        self._items: OrderedDict[str, Conversation] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session: str | None) -> Conversation:
+        if not session:
+            return Conversation()
+        with self._lock:
+            conv = self._items.pop(session, None) or Conversation()
+            self._items[session] = conv
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+            return conv
+
+
 # ---- the copy kept in the browser (localStorage), signed so a client cannot make up answers -------------
 def _key_file(settings: Settings) -> Path:
     return Path(settings.db_path).resolve().parent / "browser_state.key"
@@ -119,6 +148,9 @@ def state_key(settings: Settings) -> bytes:
     return key
 
 
+CLEARED = "cleared"  # what a cleared conversation leaves in the browser (an empty value is not stored)
+
+
 def save(conv: Conversation, key: bytes) -> str:
     """The finished turns as one signed string (newest turns kept within the size limit)."""
     done = [t for t in conv.turns if t.state == "done"][-KEEP_TURNS:]
@@ -129,7 +161,7 @@ def save(conv: Conversation, key: bytes) -> str:
             break
         done = done[1:]
     if not done:
-        return ""
+        return CLEARED
     mac = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
     return f"{mac}.{body}"
 

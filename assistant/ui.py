@@ -111,20 +111,36 @@ def patient_markdown(text: str, citations, link_hosts: tuple[str, ...] = ()) -> 
     return head + sources + body[found.end():]
 
 
+_QUESTION_WORD = re.compile(r"^(?:what|how|why|when|who|which|where|is|are|can|does|do|should|will)\b", re.I)
+_CALL_TO_ACTION = re.compile(r"^(?:start|contact|call|book|schedule|take the|get started|request|learn more|next steps?)\b", re.I)
+
+
+def patient_question(heading: str) -> str | None:
+    """A section heading as a patient would ask it ('Timeline And Expected Sessions' -> 'What should I know
+    about timeline and expected sessions?'); None for calls to action."""
+    from .patient import sentence_case
+
+    h = heading.strip().rstrip(".:")
+    if not h or _CALL_TO_ACTION.match(h):
+        return None
+    h = sentence_case(h)
+    if h.endswith("?"):
+        return h
+    if _QUESTION_WORD.match(h):
+        return h + "?"
+    first = h.split()[0]
+    return f"What should I know about {h if first.isupper() and len(first) > 1 else h[0].lower() + h[1:]}?"
+
+
 def starter_questions(service: Service, n: int = 4) -> list[str]:
-    """Questions drawn from the corpus's section headings (headings that are questions kept as they are)."""
+    """Questions drawn from the corpus's section headings, spread over the library, as patients ask them."""
     try:
         sections = service.bot.topics(50)
     except Unavailable:
         return []
-    out = []
-    for h in sections[1:]:
-        h = h.strip()
-        if h.endswith("?"):
-            out.append(h)
-        elif not re.match(r"^(start|contact|call|book|schedule)\b", h, re.I):
-            out.append("Tell me about " + h[0].lower() + h[1:].lower())
-    return out[:n]
+    asked = [q for q in (patient_question(h) for h in sections[1:]) if q]
+    step = max(1.0, len(asked) / max(n, 1))  # spread over the library, not its first article's sections
+    return list(dict.fromkeys(asked[int(i * step)] for i in range(min(n, len(asked)))))
 
 
 def _stream(text: str, step: int = 6):
@@ -175,10 +191,15 @@ def patient_head() -> str:
 
 
 def patient_app(service: Service, limiter=None) -> gr.Blocks:
-    from .patient import MAX_QUEUED, Conversation, contact_card, restore, save, state_key, wants_contact
+    from .patient import (CLEARED, MAX_QUEUED, Conversation, Conversations, contact_card, restore, save, state_key,
+                          wants_contact)
 
     s = service.settings
     key = state_key(s)
+    conversations = Conversations()
+
+    def current(request) -> Conversation:
+        return conversations.get(getattr(request, "session_hash", None) if request is not None else None)
     link_hosts = hosts(s.link_hosts)
 
     def render(question: str, history: list) -> tuple[str, str, int | None, bool]:
@@ -201,10 +222,9 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
         return shown, reply.text, qid, reply.route in ("answer", "advice") and "<details" in shown
 
     with gr.Blocks(title="Ask our clinic", analytics_enabled=False) as demo:
-        # The conversation lives on the server (one object per browser tab, shared by the event that accepts
-        # a question and the one that answers the queue); the browser keeps only a signed copy, so a client
-        # cannot make the server re-send or believe a history it never gave.
-        conv_state = gr.State(None)
+        # The conversation lives on the server (one object per browser tab, by Gradio session, shared by the
+        # event that accepts a question and the one that answers the queue); the browser keeps only a signed
+        # copy, so a client cannot make the server re-send or believe a history it never gave.
         saved = gr.BrowserState("", storage_key="clinic-assistant-conversation")
         gr.Markdown(f"### Ask {html.escape(s.clinic_name)}\n"
                     f"{DISCLAIMER.format(emergency_number=s.emergency_number)}", elem_id="disclaimer")
@@ -230,30 +250,31 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
             clear = gr.Button("Clear conversation", variant="secondary", size="sm", elem_id="clear", scale=0)
         api_ask = gr.Button("ask", visible=False, elem_id="api-ask")  # the /ask API endpoint (Gradio clients)
 
-        def accept(question, conv, request: gr.Request):
+        def accept(question, request: gr.Request):
             """Show the patient's message at once (and a typing indicator); the answer event follows."""
             question = question if isinstance(question, str) else ""
-            conv = conv if isinstance(conv, Conversation) else Conversation()
+            conv = current(request)
             if not question.strip():
-                return conv.messages(), conv, "", "Please type a question first.", gr.update()
+                return conv.messages(), "", "Please type a question first.", gr.update()
             if limiter is not None:
                 client = request.client.host if request is not None and request.client else "unknown"
                 wait = limiter.check(client)
                 if wait:
-                    return (conv.messages(), conv, question,
+                    return (conv.messages(), question,
                             f"You're sending questions quickly; please wait {int(wait) + 1} s.", gr.update())
             if conv.queued() > MAX_QUEUED:
-                return conv.messages(), conv, question, "Please wait for the answers above first.", gr.update()
+                return conv.messages(), question, "Please wait for the answers above first.", gr.update()
             waiting = conv.queued()
             conv.add(question)
             note = "Your question is next, after the answer above." if waiting else ""
-            return conv.messages(), conv, "", note, gr.update(visible=False)
+            return conv.messages(), "", note, gr.update(visible=False)
 
-        def answer(conv):
+        def answer(request: gr.Request):
             """Answer queued questions in order, streaming each answer's prose."""
-            if not isinstance(conv, Conversation):
-                return
+            conv = current(request)
+            answered = False
             while (turn := conv.next()) is not None:
+                answered = True
                 epoch = conv.epoch
                 shown, raw, qid, streamable = render(turn.question, conv.history())
                 turn.raw, turn.question_id = raw, qid
@@ -269,36 +290,39 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
                     return
                 turn.shown, turn.state = shown, "done"
                 yield conv.messages(), save(conv, key), ""
+            if not answered:  # an earlier run answered the queue already: change nothing (no output = empty chat)
+                yield gr.update(), gr.update(), gr.update()
 
-        def ask_whole(question, conv, request: gr.Request):
+        def ask_whole(question, request: gr.Request):
             """The Gradio API's /ask: the same steps in one call (the question, then the finished answer)."""
-            shown, conv, box_value, note, _ = accept(question, conv, request)
+            shown, box_value, note, _ = accept(question, request)
             if box_value or not (question or "").strip():  # refused: nothing was added
-                return shown, box_value, note, conv
-            for shown, _, _ in answer(conv):
+                return shown, box_value, note
+            for _ in answer(request):
                 pass
-            return conv.messages(), "", "", conv
+            return current(request).messages(), "", ""
 
-        accept_outs = [chat, conv_state, box, status, starters_row]
+        accept_outs = [chat, box, status, starters_row]
         answer_outs = [chat, saved, status]
         for trigger, source in [(box.submit, box), (send.click, box)] + [(b.click, b) for b in starter_buttons]:
-            trigger(accept, [source, conv_state], accept_outs, queue=False, trigger_mode="multiple",
+            trigger(accept, [source], accept_outs, queue=False, trigger_mode="multiple",
                     show_progress="hidden", api_visibility="private").then(
-                answer, [conv_state], answer_outs, trigger_mode="always_last", show_progress="hidden",
+                answer, None, answer_outs, trigger_mode="always_last", show_progress="hidden",
                 api_visibility="private")
-        api_ask.click(ask_whole, [box, conv_state], [chat, box, status, conv_state], api_name="ask")
+        api_ask.click(ask_whole, [box], [chat, box, status], api_name="ask")
 
-        def on_load(value):
-            conv = restore(value, key)
-            return conv.messages(), conv, gr.update(visible=not conv.turns)
+        def on_load(value, request: gr.Request):
+            conv = current(request)
+            conv.restore_from(restore(value, key))
+            return conv.messages(), gr.update(visible=not conv.turns)
 
-        demo.load(on_load, [saved], [chat, conv_state, starters_row], api_visibility="private")
+        demo.load(on_load, [saved], [chat, starters_row], api_visibility="private")
 
         last_feedback = gr.State(None)
 
-        def on_like(conv, data: gr.LikeData):
+        def on_like(data: gr.LikeData, request: gr.Request):
             idx = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
-            turn = conv.turn_at(idx) if isinstance(conv, Conversation) and isinstance(idx, int) else None
+            turn = current(request).turn_at(idx) if isinstance(idx, int) else None
             if turn is None or turn.state != "done" or data.liked in (None, ""):
                 return None, gr.update(visible=False), ""
             rating = 1 if data.liked is True or data.liked == "Like" else -1
@@ -306,7 +330,7 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
                                              question_id=turn.question_id)
             return fid, gr.update(visible=True), "Thank you for the feedback."
 
-        chat.like(on_like, [conv_state], [last_feedback, comment_row, status], api_visibility="private")
+        chat.like(on_like, None, [last_feedback, comment_row, status], api_visibility="private")
 
         def on_comment(fid, text):
             if fid is None or not (text or "").strip():
@@ -318,19 +342,16 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
         comment_send.click(on_comment, [last_feedback, comment], [comment_row, comment, status],
                            api_visibility="private")
 
-        def forget(conv):
+        def forget(request: gr.Request):
             # The same object is reset (not replaced): an answer still streaming for it stops writing.
-            if isinstance(conv, Conversation):
-                conv.reset()
-            else:
-                conv = Conversation()
-            return [], conv, "", None, gr.update(visible=False), "", gr.update(visible=True)
+            current(request).reset()
+            return [], CLEARED, None, gr.update(visible=False), "", gr.update(visible=True)
 
-        forget_outs = [chat, conv_state, saved, last_feedback, comment_row, status, starters_row]
-        clear.click(forget, [conv_state], forget_outs, queue=False, api_visibility="private")
+        forget_outs = [chat, saved, last_feedback, comment_row, status, starters_row]
+        clear.click(forget, None, forget_outs, queue=False, api_visibility="private")
         # The chatbot's own trash icon empties only the visible messages: forget the conversation too,
         # or the next question is read as a follow-up of turns the patient no longer sees.
-        chat.clear(forget, [conv_state], forget_outs, queue=False, api_visibility="private")
+        chat.clear(forget, None, forget_outs, queue=False, api_visibility="private")
     return demo
 
 

@@ -14,7 +14,6 @@
   var name = (data.clinicName || "our clinic").slice(0, 80);
   var color = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i.test(data.color || "") ? data.color : "#0b5563";
   var left = (data.position || "").toLowerCase() === "left";
-  var OPEN_KEY = "clinic-assistant-open";
 
   function hex(c) { c = c.slice(1); if (c.length === 3) c = c.replace(/./g, "$&$&"); return [0, 2, 4].map(function (i) { return parseInt(c.substr(i, 2), 16) / 255; }); }
   function luminance(rgb) { return rgb.map(function (v) { return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
@@ -37,7 +36,7 @@
     ".launcher svg{width:22px;height:22px;fill:currentColor}" +
     ".panel{position:fixed;bottom:20px;" + side + ":20px;z-index:2147483001;width:400px;height:min(680px,calc(100vh - 40px));" +
     "display:flex;flex-direction:column;background:#fff;border-radius:14px;overflow:hidden;box-shadow:0 8px 32px rgba(0,0,0,.3)}" +
-    ".panel[hidden]{display:none}" +
+    ".panel[hidden],.launcher[hidden]{display:none}" +
     ".bar{display:flex;align-items:center;justify-content:space-between;padding:8px 8px 8px 16px;background:" + color + ";color:" + ink + ";" +
     "font:600 16px/1.2 system-ui,sans-serif}" +
     ".bar h2{margin:0;font:inherit}" +
@@ -59,7 +58,7 @@
   panel.setAttribute("aria-label", "Chat with " + name);
   var frame = null;
 
-  function open(focus) {
+  function open() {
     if (!frame) {  // the chat loads on first open only: no request, no focus, no scrolling before
       frame = document.createElement("iframe");
       frame.src = origin + "/?embed=1";
@@ -70,26 +69,19 @@
     panel.hidden = false;
     launcher.hidden = true;
     launcher.setAttribute("aria-expanded", "true");
-    try { sessionStorage.setItem(OPEN_KEY, "1"); } catch (e) {}
-    if (focus !== false) closeBtn.focus({ preventScroll: true });
+    closeBtn.focus({ preventScroll: true });
   }
   function close() {
     panel.hidden = true;
     launcher.hidden = false;
     launcher.setAttribute("aria-expanded", "false");
-    try { sessionStorage.removeItem(OPEN_KEY); } catch (e) {}
     launcher.focus({ preventScroll: true });
   }
-  launcher.addEventListener("click", function () { open(true); });
+  launcher.addEventListener("click", open);
   closeBtn.addEventListener("click", close);
   root.addEventListener("keydown", function (e) { if (e.key === "Escape" && !panel.hidden) close(); });
   window.clinicAssistant = { open: open, close: close };
 
-  function mount() {
-    document.body.appendChild(host);
-    var reopen = false;
-    try { reopen = sessionStorage.getItem(OPEN_KEY) === "1"; } catch (e) {}
-    if (reopen) open(false);  // the patient had it open before the page reloaded
-  }
+  function mount() { document.body.appendChild(host); }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
 })();
