@@ -163,7 +163,7 @@ html.embedded #disclaimer h3{display:none}
 .gradio-container>.main,.gradio-container .contain{min-height:0}
 #chat{flex:1 1 auto!important;min-height:260px;height:calc(100dvh - 250px)!important;max-height:none!important}
 html.embedded #chat{height:calc(100dvh - 190px)!important}
-#chat .message{padding-bottom:2.2rem}
+#chat .bubble-wrap{padding-top:2.6rem}
 #chat details.cite summary{cursor:pointer;text-decoration:underline}
 #chat details.cite{margin:.25rem 0}
 #chat details.cite .passage{border-left:3px solid #0b5563;padding-left:.6rem;margin:.3rem 0}

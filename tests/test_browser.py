@@ -312,7 +312,12 @@ def test_phone_width_chat_is_usable(shipped_app, watch):
     for sel in ("#question textarea", "#send", "#chat"):
         box = page.locator(sel).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, (sel, box)
-    screenshot(page, "patient-chat-phone.png", from_question=True)
+    page.locator("#chat [data-testid='user']").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.locator("#chat").evaluate("e => e.querySelector('.bubble-wrap').scrollTop = 0")
+    toolbar = page.locator("#chat .top-panel").first.bounding_box()
+    text = page.locator("#chat [data-testid='user']").first.bounding_box()
+    assert toolbar["y"] + toolbar["height"] <= text["y"] + 1, ("the chat's toolbar covers the first message", toolbar, text)
+    screenshot(page, "patient-chat-phone.png")
 
 
 def open_widget(page, base: str):
