@@ -284,14 +284,14 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
                         if conv.epoch != epoch:
                             return  # cleared meanwhile
                         turn.shown = part
-                        yield conv.messages(), gr.update(), ""
+                        yield conv.messages(), gr.update(), "", gr.update(visible=False)
                         time.sleep(0.02)
                 if conv.epoch != epoch:
                     return
                 turn.shown, turn.state = shown, "done"
-                yield conv.messages(), save(conv, key), ""
+                yield conv.messages(), save(conv, key), "", gr.update(visible=False)
             if not answered:  # an earlier run answered the queue already: change nothing (no output = empty chat)
-                yield gr.update(), gr.update(), gr.update()
+                yield gr.update(), gr.update(), gr.update(), gr.update()
 
         def ask_whole(question, request: gr.Request):
             """The Gradio API's /ask: the same steps in one call (the question, then the finished answer)."""
@@ -303,7 +303,8 @@ def patient_app(service: Service, limiter=None) -> gr.Blocks:
             return current(request).messages(), "", ""
 
         accept_outs = [chat, box, status, starters_row]
-        answer_outs = [chat, saved, status]
+        # The starters hide here too: the page-load step may land after the question that started the chat.
+        answer_outs = [chat, saved, status, starters_row]
         for trigger, source in [(box.submit, box), (send.click, box)] + [(b.click, b) for b in starter_buttons]:
             trigger(accept, [source], accept_outs, queue=False, trigger_mode="multiple",
                     show_progress="hidden", api_visibility="private").then(

@@ -305,6 +305,7 @@ def test_phone_width_chat_is_usable(shipped_app, watch):
     page = w.page()
     open_patient_chat(page, base)
     answer = ask(page, QUESTION)
+    expect(page.locator("#starters")).to_be_hidden()  # the conversation gets their room
     answer.locator("details.cite summary").first.click()
     expect(answer.locator("details.cite .passage").first).to_be_visible()
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -312,8 +313,10 @@ def test_phone_width_chat_is_usable(shipped_app, watch):
     for sel in ("#question textarea", "#send", "#chat"):
         box = page.locator(sel).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, (sel, box)
-    page.locator("#chat [data-testid='user']").first.evaluate("e => e.scrollIntoView({block: 'start'})")
-    page.locator("#chat").evaluate("e => e.querySelector('.bubble-wrap').scrollTop = 0")
+    # At rest, scrolled to the start of the conversation, the toolbar sits above the first message.
+    page.locator("#chat [data-testid='user']").first.evaluate(
+        "m => { for (let e = m; e; e = e.parentElement) e.scrollTop = 0; window.scrollTo(0, 0); }")
+    page.wait_for_timeout(300)
     toolbar = page.locator("#chat .top-panel").first.bounding_box()
     text = page.locator("#chat [data-testid='user']").first.bounding_box()
     assert toolbar["y"] + toolbar["height"] <= text["y"] + 1, ("the chat's toolbar covers the first message", toolbar, text)
