@@ -162,7 +162,7 @@ html.embedded .gradio-container{padding:8px!important;max-width:none!important}
 html.embedded #disclaimer h3{display:none}
 .gradio-container>.main,.gradio-container .contain{min-height:0}
 #chat{flex:1 1 auto!important;min-height:260px;height:calc(100dvh - 250px)!important;max-height:none!important}
-html.embedded #chat{height:calc(100dvh - 190px)!important}
+html.embedded #chat{height:calc(100dvh - 240px)!important}
 #chat .bubble-wrap{padding-top:2.6rem}
 #chat details.cite summary{cursor:pointer;text-decoration:underline}
 #chat details.cite{margin:.25rem 0}
@@ -181,7 +181,8 @@ html.embedded #chat{height:calc(100dvh - 190px)!important}
 #footer-row{align-items:center}
 #status{min-height:0}
 #comment-row{margin-top:-.4rem}
-@media (max-width:600px){#chat{height:calc(100dvh - 230px)!important}#ask-row{flex-wrap:nowrap}}
+@media (max-width:600px){#chat{height:calc(100dvh - 250px)!important}#ask-row{flex-wrap:nowrap}
+  html.embedded #chat{height:calc(100dvh - 250px)!important}}
 """
 
 
