@@ -313,12 +313,13 @@ def test_phone_width_chat_is_usable(shipped_app, watch):
     for sel in ("#question textarea", "#send", "#chat"):
         box = page.locator(sel).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, (sel, box)
-    # At rest, scrolled to the start of the conversation, the toolbar sits above the first message.
-    page.locator("#chat [data-testid='user']").first.evaluate(
-        "m => { for (let e = m; e; e = e.parentElement) e.scrollTop = 0; window.scrollTo(0, 0); }")
-    page.wait_for_timeout(300)
-    toolbar = page.locator("#chat .top-panel").first.bounding_box()
-    text = page.locator("#chat [data-testid='user']").first.bounding_box()
+    # At rest, scrolled to the start of the conversation, the toolbar sits above the first message (scrolled
+    # and measured in one step: the chat's autoscroll may move it back to the end at any moment).
+    toolbar, text = page.locator("#chat [data-testid='user']").first.evaluate("""m => {
+        for (let e = m; e; e = e.parentElement) e.scrollTop = 0;
+        const box = r => ({x: r.x, y: r.y, width: r.width, height: r.height});
+        return [box(document.querySelector('#chat .top-panel').getBoundingClientRect()), box(m.getBoundingClientRect())];
+    }""")
     assert toolbar["y"] + toolbar["height"] <= text["y"] + 1, ("the chat's toolbar covers the first message", toolbar, text)
     screenshot(page, "patient-chat-phone.png")
 
