@@ -37,13 +37,13 @@ def build_app(settings=None, *, load: bool = True):
     # One limiter for the chat and the API: a client cannot double its share by using both.
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     app = create_api(service, logins, limiter=limiter)
-    css = ("#chat details summary{cursor:pointer;text-decoration:underline} .starter{white-space:normal} "
-           "#chat .placeholder-content{padding:0 1rem;text-align:center}")
+    from assistant.ui import PATIENT_CSS, patient_head
     staff = staff_app(service).queue(default_concurrency_limit=4)
     app = gr.mount_gradio_app(app, staff, path="/staff", auth=list(logins.items()), footer_links=[], ssr_mode=False,
                               auth_message="Clinic staff only.", css=CONSOLE_CSS)
     patient = patient_app(service, limiter).queue(default_concurrency_limit=settings.app_concurrency)
-    app = gr.mount_gradio_app(app, patient, path="", footer_links=[], ssr_mode=False, css=css)
+    app = gr.mount_gradio_app(app, patient, path="", footer_links=[], ssr_mode=False, css=PATIENT_CSS,
+                              head=patient_head(), theme=gr.themes.Default(primary_hue="teal"))
     # What the API's guard checks Gradio calls against, and the console session its staff routes accept.
     app.state.gradio_blocks = {"": patient, "/staff": staff}
     app.state.staff_gradio = next(r.app for r in app.routes  # the Gradio App (its login tokens)

@@ -8,6 +8,7 @@ import math
 import secrets
 import threading
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,6 +26,7 @@ from .settings import REPO_ROOT
 
 log = logging.getLogger("assistant.api")
 EXAMPLES_DIR = REPO_ROOT / "examples"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 class SafeJSONResponse(JSONResponse):
@@ -293,13 +295,17 @@ class Guard:
         blocks = apps.get(prefix)
         if blocks is None:
             return None
-        if rest.startswith("queue/join"):
+        # The browser calls queue-less events (the chat's "show my message now" step) at run/predict with a
+        # fn_index, like queue/join: the same check; run/predict without one names no function.
+        if rest.startswith("queue/join") or rest.rstrip("/") == "run/predict":
             try:
                 fn_index = json.loads(body or b"{}").get("fn_index")
             except (ValueError, AttributeError):
                 return None  # Gradio's own validation answers malformed bodies with a 4xx
             if fn_index is not None and (not isinstance(fn_index, int) or fn_index not in blocks.fns):
                 return "Unknown function."
+            if fn_index is None and rest.startswith("run/"):
+                return "There is no function named 'predict'."
         elif rest.startswith(("run/", "call/", "api/")):
             name = rest.split("/", 1)[1].split("/", 1)[0]
             names = {fn.api_name for fn in blocks.fns.values() if getattr(fn, "api_name", None)}
@@ -580,6 +586,12 @@ def create_api(service: Service, logins: dict[str, str], limiter: "RateLimiter |
         if not path.is_file():
             raise HTTPException(404, "examples/widget.html is missing from this installation.")
         return FileResponse(path, media_type="text/html")
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget_script():
+        """The one-line embed: a launcher and a chat panel on a clinic's page (README, Embedding the chat)."""
+        return FileResponse(STATIC_DIR / "widget.js", media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=300"})
 
     @app.get("/staff", include_in_schema=False)
     def staff_slash():

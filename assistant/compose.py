@@ -7,7 +7,11 @@ from .retrieval import Lexicon
 from .text import analyze, passage_sentences
 from .types import Citation, Hit
 
-_BOILERPLATE = re.compile(r"^(read more|learn more|click here|see also|share this)\b", re.I)
+# Navigation and calls to action ("Take the first step...", "Contact us today") invite the reader to do
+# something; they answer nothing, so they are never quoted.
+_BOILERPLATE = re.compile(r"^(?:read more|learn more|click here|see also|share this|take the (?:first|next) step|"
+                          r"(?:contact|call|email|visit|ask) us|reach out|get started|find out more|"
+                          r"(?:schedule|book|request) (?:a|an|your)\b)\b|\b(?:contact|call) us (?:today|now)\b", re.I)
 # A sentence that cannot stand alone: a bare pronoun subject ("It may...", "These are...", "They help...").
 # "These sessions are..." names its subject and stands alone.
 _LEANS_BACK = re.compile(r"^(?:(?:it|they|its|their|such)\b|(?:this|these|that|those)\s+(?:is|are|was|were|may|might|can|could|"
@@ -45,7 +49,7 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
         # answers: the overlap counts the question's other words ("how fast does it progress").
         asked = q - set(analyze(hits[h_i].title or "")) or q
         for s_i, sent in enumerate(sents):
-            if not _BOILERPLATE.match(sent) and not _LABEL.match(sent):
+            if not _BOILERPLATE.search(sent) and not _LABEL.match(sent):
                 toks = analyze(sent)
                 terms[(h_i, s_i)] = asked.intersection(toks)
                 overlap[(h_i, s_i)] = sum(idf[t] for t in terms[(h_i, s_i)]) / (1 + 0.02 * len(toks))

@@ -119,7 +119,7 @@ class Assistant:
     def _fill(self, name: str, **extra) -> str:
         s = self.settings
         values = {"emergency_number": s.emergency_number, "crisis_line": s.crisis_line,
-                  "clinic_contact": s.clinic_contact, "clinic_name": "our clinic", **extra}
+                  "clinic_contact": s.clinic_contact, "clinic_name": s.clinic_name, **extra}
         return self._texts[name].format(**values)
 
     def _other_language(self, q: str, lang: str, base: dict) -> Reply:
@@ -281,6 +281,8 @@ class Assistant:
         if tri.route == GREETING:
             name = f"greeting_{tri.act}" if f"greeting_{tri.act}" in self._texts else "greeting"
             body = self._fill(name, topics="; ".join(self.topics(4)) or "our patient-education articles")
+            if tri.act == "human":  # "can I talk to a person?", "call me back": staff find these in the log
+                base = base | {"triage": "contact request"}
             return self._reply("greeting", body, standalone_question=q, **base)
 
         focus = question_focus(q, self.is_entity_word)

@@ -227,9 +227,12 @@ class Service:
         ms = (time.perf_counter() - t0) * 1000
         self.metrics.answered(reply.route, channel, ms / 1000)
         qid = None
+        triage = reply.triage
+        if reply.route == "abstain":  # the patient is shown the clinic's contact card: staff see it in the log
+            triage = f"{triage}; contact card" if triage else "contact card"
         try:
             qid = self.store.log_question(channel=channel, question=reply.question, route=reply.route,
-                                          standalone_question=reply.standalone_question, triage=reply.triage,
+                                          standalone_question=reply.standalone_question, triage=triage,
                                           sources=[c.source for c in reply.citations], latency_ms=ms)
         except Exception:  # the log must never cost a patient their answer
             log.exception("could not write the question log")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -84,6 +85,12 @@ class Settings:
     emergency_number: str = "911"
     crisis_line: str = "Suicide & Crisis Lifeline (call or text 988)"
     clinic_contact: str = "your clinic's front desk"
+    # The contact card shown when a patient asks for a person and after every abstention (each line
+    # only when set; the booking link must be an http(s) address).
+    clinic_name: str = "our clinic"
+    clinic_phone: str = ""
+    clinic_hours: str = ""
+    clinic_booking_url: str = ""
     llm_model: str = ""
     llm_base_url: str = ""
     llm_api_key_env: str = "OPENAI_API_KEY"
@@ -202,6 +209,8 @@ def validate(s: Settings) -> Settings:
                                   "(e.g. 10.0.0.0/8).") from None
     if s.db_pool_size < 1:
         raise ConfigError(f"db_pool_size={s.db_pool_size}; choose 1 or more.")
+    if s.clinic_booking_url.strip() and not re.match(r"https?://[^\s<>\"']+$", s.clinic_booking_url.strip(), re.I):
+        raise ConfigError(f"clinic_booking_url={s.clinic_booking_url!r}; give an http:// or https:// address.")
     if s.top_k < 1 or s.candidate_pool < s.top_k:
         raise ConfigError("top_k must be at least 1 and candidate_pool at least top_k.")
     return s

@@ -43,6 +43,12 @@ QUESTION = "How many prolotherapy sessions are usually needed?"
 # The rendered framing: prompts/framing.md without its markdown emphasis.
 FRAMING = " ".join(re.sub(r"[*_`]", "", (REPO_ROOT / "prompts" / "framing.md").read_text(encoding="utf-8")).split())
 
+# The clinic's contact card (settings), shown for requests for a person and after every abstention.
+CONTACT = {"ASSISTANT_CLINIC_NAME": "Riverside Clinic", "ASSISTANT_CLINIC_PHONE": "(555) 010-2000",
+           "ASSISTANT_CLINIC_HOURS": "Mon-Fri 8am-5pm", "ASSISTANT_CLINIC_BOOKING_URL": "https://booking.example.org/new"}
+AXE = REPO_ROOT / "tests" / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
 # HTML that would run if any layer rendered it: in the title, a heading and the body of a corpus article.
 # The heading becomes a starter button, whose label travels in the page's inline config <script>: hence the
 # </script> breakout.
@@ -85,7 +91,7 @@ def browser():
 def shipped_app(tmp_path_factory, shipped_index):
     """(base_url, db_path) of the app over the shipped corpus."""
     with running_app(tmp_path_factory.mktemp("app"), index_dir=shipped_index,
-                     corpus_dir=REPO_ROOT / "corpus") as (base, _proc, db):
+                     corpus_dir=REPO_ROOT / "corpus", env=CONTACT) as (base, _proc, db):
         yield base, db
 
 
@@ -299,6 +305,7 @@ def test_phone_width_chat_is_usable(shipped_app, watch):
     page = w.page()
     open_patient_chat(page, base)
     answer = ask(page, QUESTION)
+    expect(page.locator("#starters")).to_be_hidden()  # the conversation gets their room
     answer.locator("details.cite summary").first.click()
     expect(answer.locator("details.cite .passage").first).to_be_visible()
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -306,20 +313,210 @@ def test_phone_width_chat_is_usable(shipped_app, watch):
     for sel in ("#question textarea", "#send", "#chat"):
         box = page.locator(sel).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, (sel, box)
-    screenshot(page, "patient-chat-phone.png", from_question=True)
+    # At rest, scrolled to the start of the conversation, the toolbar sits above the first message (scrolled
+    # and measured in one step: the chat's autoscroll may move it back to the end at any moment).
+    toolbar, text = page.locator("#chat [data-testid='user']").first.evaluate("""m => {
+        for (let e = m; e; e = e.parentElement) e.scrollTop = 0;
+        const box = r => ({x: r.x, y: r.y, width: r.width, height: r.height});
+        return [box(document.querySelector('#chat .top-panel').getBoundingClientRect()), box(m.getBoundingClientRect())];
+    }""")
+    assert toolbar["y"] + toolbar["height"] <= text["y"] + 1, ("the chat's toolbar covers the first message", toolbar, text)
+    screenshot(page, "patient-chat-phone.png")
 
 
-def test_widget_page_embeds_a_working_chat(shipped_app, watch):
+def open_widget(page, base: str):
+    """The example host page with the one-line embed; returns (launcher, panel, frame) once opened."""
+    page.goto(base + "/examples/widget.html")
+    launcher = page.get_by_role("button", name="Questions? Ask Riverside Clinic")
+    expect(launcher).to_be_visible()
+    page.wait_for_timeout(500)
+    assert page.locator("iframe").count() == 0, "the chat loaded before the patient opened it"
+    assert page.evaluate("window.scrollY") == 0
+    launcher.click()
+    panel = page.get_by_role("dialog", name="Chat with Riverside Clinic")
+    expect(panel).to_be_visible()
+    frame = page.frame_locator("#clinic-assistant iframe")
+    expect(frame.locator("#question textarea")).to_be_editable()
+    return launcher, panel, frame
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_one_line_embed_adds_a_launcher_and_a_chat_panel_that_remembers(shipped_app, watch, size):
+    base, _ = shipped_app
+    phone = size == "phone"
+    w = watch(**(dict(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2) if phone else {}))
+    page = w.page()
+    launcher, panel, frame = open_widget(page, base)
+    box = panel.bounding_box()
+    view = PHONE if phone else DESKTOP
+    if phone:  # full screen on phones
+        assert box["x"] <= 1 and box["y"] <= 1 and box["width"] >= view["width"] - 1 and box["height"] >= view["height"] - 1, box
+    else:  # a panel in the corner, the page still visible beside it
+        assert box["width"] <= 420 and box["x"] + box["width"] <= view["width"], box
+    box_in = frame.locator("#question textarea")
+    box_in.fill(QUESTION)
+    box_in.press("Enter")
+    expect(frame.locator("#chat [data-testid='bot']").first).to_contain_text(FRAMING)
+    assert page.evaluate("window.scrollY") == 0, "the widget scrolled the host page"
+    overflow = frame.locator("body").evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"the chat scrolls sideways by {overflow}px in the widget"
+    screenshot(page, "widget-phone.png" if phone else "widget.png")
+
+    page.get_by_role("button", name="Close chat").click()
+    expect(panel).to_be_hidden()
+    expect(launcher).to_be_visible()
+
+    page.reload()  # the conversation is kept in the browser until the patient clears it
+    page.get_by_role("button", name="Questions? Ask Riverside Clinic").click()
+    frame = page.frame_locator("#clinic-assistant iframe")
+    expect(frame.locator("#chat [data-testid='user']").first).to_contain_text(QUESTION)
+    expect(frame.locator("#chat [data-testid='bot']").first).to_contain_text(FRAMING)
+    frame.locator("#clear").click()
+    expect(frame.locator("#chat [data-testid='bot']")).to_have_count(0)
+    page.reload()
+    page.get_by_role("button", name="Questions? Ask Riverside Clinic").click()
+    frame = page.frame_locator("#clinic-assistant iframe")
+    expect(frame.locator("#starters button").first).to_be_visible()
+    assert frame.locator("#chat [data-testid='user']").count() == 0
+
+
+def test_nothing_typed_is_lost_and_questions_sent_while_streaming_wait_their_turn(shipped_app, watch):
     base, _ = shipped_app
     page = watch().page()
-    page.goto(base + "/examples/widget.html")
-    frame = page.frame_locator("#assistant-widget")
-    box = frame.locator("#question textarea")
-    expect(box).to_be_editable()
+    open_patient_chat(page, base)
+    box = page.locator("#question textarea")
     box.fill(QUESTION)
     box.press("Enter")
-    expect(frame.locator("#chat [data-testid='bot']").first).to_contain_text(FRAMING)
-    screenshot(page, "widget.png")
+    expect(page.locator("#chat [data-testid='user']").first).to_contain_text(QUESTION)
+    expect(box).to_have_value("")
+    box.fill("What solutions are used in prolotherapy?")  # while the first answer streams
+    box.press("Enter")  # ...and sent before it has finished: it waits its turn
+    expect(page.locator("#chat [data-testid='user']")).to_have_count(2)
+    second = "How does inflammation help tissue repair?"
+    box.type(second)  # typed while the queue is answered: stays until the patient sends it
+    expect(bot_messages(page)).to_have_count(2)
+    expect(bot_messages(page).nth(1)).to_contain_text(FRAMING)
+    expect(box).to_have_value(second)
+    users = page.locator("#chat [data-testid='user']")
+    assert users.count() == 2 and "solutions" in users.nth(1).inner_text()
+    expect(bot_messages(page).nth(0)).to_contain_text("two to three weeks apart")
+    expect(bot_messages(page).nth(1)).to_contain_text("dextrose")
+
+
+# Marks Enter in the page and times, from it, the patient's message and the answer's first words.
+TIMER = """() => { window.__timing = new Promise(done => {
+  const users0 = document.querySelectorAll("#chat [data-testid='user']").length;
+  const bots0 = document.querySelectorAll("#chat [data-testid='bot']").length;
+  let t0 = null, shown = null, words = null;
+  document.addEventListener('keydown', e => { if (e.key === 'Enter') t0 = performance.now(); }, {capture: true, once: true});
+  const look = () => {
+    if (t0 === null) return;
+    if (shown === null && document.querySelectorAll("#chat [data-testid='user']").length > users0) shown = performance.now() - t0;
+    const bot = document.querySelectorAll("#chat [data-testid='bot']")[bots0];
+    if (words === null && bot && !bot.querySelector('.typing') && bot.innerText.trim()) words = performance.now() - t0;
+    if (shown !== null && words !== null) { seen.disconnect(); done([shown, words]); }
+  };
+  const seen = new MutationObserver(look);
+  seen.observe(document.body, {childList: true, subtree: true, characterData: true});
+}); }"""
+
+
+def test_report_latency_from_enter(shipped_app, watch):
+    """Reported, not asserted as a timing: Enter -> the patient's message, and -> the answer's first words."""
+    import json
+
+    base, _ = shipped_app
+    cases = [json.loads(line) for line in (REPO_ROOT / "evals" / "questions.jsonl").read_text().splitlines() if line.strip()]
+    questions = [c["question"] for c in cases if c["kind"] == "answerable" and not c.get("history")][:20]
+    page = watch().page()
+    open_patient_chat(page, base)
+    box = page.locator("#question textarea")
+    shown, words = [], []
+    for q in questions:
+        box.fill(q)
+        page.evaluate(TIMER)
+        box.press("Enter")
+        a, b = page.evaluate("window.__timing")
+        shown.append(a)
+        words.append(b)
+        expect(bot_messages(page).last).to_contain_text(FRAMING)
+
+    def p95(xs):
+        return sorted(xs)[max(0, int(round(0.95 * len(xs))) - 1)]
+    print(f"\nlatency over {len(questions)} questions (shipped corpus): Enter -> message on screen "
+          f"p50 {sorted(shown)[len(shown) // 2]:.0f} ms, p95 {p95(shown):.0f} ms (floor < 100); "
+          f"Enter -> first answer words p50 {sorted(words)[len(words) // 2]:.0f} ms, p95 {p95(words):.0f} ms (floor < 300)")
+    assert len(shown) == len(questions)
+
+
+def test_a_person_to_talk_to(shipped_app, watch):
+    base, db = shipped_app
+    page = watch().page()
+    open_patient_chat(page, base)
+    for message in ("Can I talk to a person?", "Please call me back", "What is the price of parking downtown?"):
+        reply = ask(page, message)
+        card = reply.locator(".contact-card")
+        expect(card).to_contain_text("Riverside Clinic")
+        expect(card).to_contain_text("Mon-Fri 8am-5pm")
+        expect(card.get_by_role("link", name="(555) 010-2000")).to_have_attribute("href", "tel:5550102000")
+        expect(card.get_by_role("link", name="Book an appointment")).to_have_attribute(
+            "href", CONTACT["ASSISTANT_CLINIC_BOOKING_URL"])
+    answer = ask(page, QUESTION)
+    assert answer.locator(".contact-card").count() == 0  # answered: no card
+    rows = poll_db(db, "SELECT question, route, triage FROM questions WHERE triage LIKE '%contact%' AND channel = 'chat'")
+    got = {r[0]: (r[1], r[2]) for r in rows}
+    assert got.get("Can I talk to a person?") == ("greeting", "contact request"), got
+    assert got.get("Please call me back") == ("greeting", "contact request"), got
+    assert got.get("What is the price of parking downtown?", ("", ""))[0] == "abstain", got
+
+
+def test_answers_read_well(shipped_app, watch):
+    base, _ = shipped_app
+    page = watch().page()
+    open_patient_chat(page, base)
+    answer = ask(page, QUESTION)
+    prose = answer.locator("p").first.inner_text()
+    assert prose.count("[1]") == 1, f"one marker per run of sentences from a source: {prose!r}"
+    card = answer.locator("details.cite").first
+    expect(card.locator(".passage")).to_be_hidden()
+    answer.locator("a.cite-ref").first.click()  # the marker opens its source card
+    expect(card.locator(".passage")).to_be_visible()
+    summary = card.locator("summary").inner_text()
+    assert " And " not in summary and " Its " not in summary, f"titles in sentence case: {summary!r}"
+    starters = [b.inner_text() for b in page.locator("#starters button").all()] if page.locator("#starters").is_visible() else []
+    assert all(not s.lower().startswith(("take the first step", "contact us")) for s in starters)
+
+
+def axe_violations(page) -> list[dict]:
+    for frame in page.frames:  # axe audits iframes through the copy injected in each
+        frame.add_script_tag(path=str(AXE))
+    return page.evaluate("""async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))
+        .violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))""", WCAG)
+
+
+def test_axe_finds_no_wcag_violations_on_the_patient_page_or_the_widget(shipped_app, watch):
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: run `make axe`") if REQUIRED else pytest.skip("axe-core missing: make axe")
+    base, _ = shipped_app
+    found = {}
+    for size in ("desktop", "phone"):
+        page = watch(**({"viewport": PHONE} if size == "phone" else {})).page()
+        open_patient_chat(page, base)
+        answer = ask(page, QUESTION)
+        answer.locator("details.cite summary").first.click()
+        ask(page, "Can I talk to a person?")
+        page.locator("#chat button[aria-label='Like']").first.click()
+        expect(page.locator("#comment textarea")).to_be_visible()
+        found[f"patient page ({size})"] = axe_violations(page)
+        host = watch(**({"viewport": PHONE} if size == "phone" else {})).page()
+        _, _, frame = open_widget(host, base)
+        frame.locator("#question textarea").fill(QUESTION)
+        frame.locator("#question textarea").press("Enter")
+        expect(frame.locator("#chat [data-testid='bot']").first).to_contain_text(FRAMING)
+        found[f"widget in its host page ({size})"] = axe_violations(host)  # axe audits the iframe too
+    for where, violations in found.items():
+        print(f"\naxe (WCAG 2.1 A/AA) on the {where}: {len(violations)} violations {violations}")
+    assert all(v == [] for v in found.values()), found
 
 
 # ---- staff console ----------------------------------------------------------------------------------
