@@ -15,7 +15,8 @@ import gradio as gr
 from .errors import AssistantError, InputError
 from .service import Service
 from .settings import REPO_ROOT
-from .ui import escape_tags, hosts, patient_markdown
+from .patient import escape_tags
+from .ui import hosts, patient_markdown
 
 PASSAGE_COLUMNS = ["rank", "source", "section", "fused", "dense", "bm25", "dense rank", "bm25 rank", "passage"]
 # Fixed shares so the scores and the passage fit the page (auto widths pushed the passage off to the right).

@@ -12,10 +12,16 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .settings import Settings
+
+
+def escape_tags(text: str) -> str:
+    """Neutralise HTML in text shown as markdown; entities the engine already escaped stay as they are."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
 
 # A patient may send a few questions while one is answered; more wait in the box until one is done.
 MAX_QUEUED = 3
@@ -85,7 +91,6 @@ class Conversation:
 
     def messages(self) -> list[dict]:
         """What the chat shows: each question at once; a typing indicator on the one being answered."""
-        from .ui import escape_tags
 
         out: list[dict] = []
         rated: dict[int, int] = {}

@@ -10,6 +10,7 @@ from pathlib import Path
 import gradio as gr
 
 from .errors import AssistantError
+from .patient import escape_tags
 from .service import Service, Unavailable
 
 DISCLAIMER = ("General education from our clinic's materials, not medical advice. "
@@ -17,11 +18,6 @@ DISCLAIMER = ("General education from our clinic's materials, not medical advice
 UNAVAILABLE = "Sorry, the assistant is not available right now. Please contact {clinic_contact}."
 _SOURCES = re.compile(r"\n\*\*Sources\*\*\n(?:\[\d+\][^\n]*\n?)+")
 _CITE_ID = "cite"
-
-
-def escape_tags(text: str) -> str:
-    """Neutralise HTML in text shown as markdown; entities the engine already escaped stay as they are."""
-    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 _IMAGE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")
