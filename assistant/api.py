@@ -8,7 +8,6 @@ import math
 import secrets
 import threading
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,11 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import AssistantError, IndexBusyError, InputError
 from .service import Service, Unavailable
-from .settings import REPO_ROOT
+from .settings import PACKAGE_DIR
 
 log = logging.getLogger("assistant.api")
-EXAMPLES_DIR = REPO_ROOT / "examples"
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = PACKAGE_DIR / "static"  # widget.js, the chat script, the widget example page (package data)
 
 
 class SafeJSONResponse(JSONResponse):
@@ -582,9 +580,9 @@ def create_api(service: Service, logins: dict[str, str], limiter: "RateLimiter |
 
     @app.get("/examples/widget.html", include_in_schema=False)
     def widget_example():
-        path = EXAMPLES_DIR / "widget.html"
+        path = STATIC_DIR / "example.html"
         if not path.is_file():
-            raise HTTPException(404, "examples/widget.html is missing from this installation.")
+            raise HTTPException(404, "The widget example page is missing from this installation.")
         return FileResponse(path, media_type="text/html")
 
     @app.get("/widget.js", include_in_schema=False)

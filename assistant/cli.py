@@ -181,6 +181,12 @@ def _finish(m: dict, args, rows: list[dict] | None = None) -> int:
     return 1 if bad else 0
 
 
+def cmd_serve(args) -> int:
+    from .server import main as serve
+
+    return serve([*(["--host", args.host] if args.host else []), *(["--port", str(args.port)] if args.port else [])])
+
+
 def cmd_eval(args) -> int:
     from . import evaluate
 
@@ -293,6 +299,10 @@ def parser() -> argparse.ArgumentParser:
     sp = common(sub.add_parser("chat", help="interactive session that keeps history"))
     sp.add_argument("--passages", action="store_true")
     sp.set_defaults(func=cmd_chat)
+    sp = sub.add_parser("serve", help="the web app: patient chat at /, staff console at /staff/, API at /api/")
+    sp.add_argument("--host", help="address to listen on (default 127.0.0.1, or ASSISTANT_HOST)")
+    sp.add_argument("--port", type=int, help="port (default 7860, or ASSISTANT_PORT)")
+    sp.set_defaults(func=cmd_serve)
     sp = common(sub.add_parser("info", help="summary of the index"))
     sp.set_defaults(func=cmd_info)
     sp = common(sub.add_parser("eval", help="run a question benchmark, or a judged retrieval benchmark (--beir)"))

@@ -266,7 +266,7 @@ class ReviewFlag:
 
 
 def review_documents(documents: list[Document], rules: dict) -> tuple[list[Document], list[ReviewFlag]]:
-    """Check each line against the clinic's review rules (prompts/review_flags.toml): lines to hold are
+    """Check each line against the clinic's review rules (assistant/prompts/review_flags.toml): lines to hold are
     removed from the document; both kinds are returned as flags for staff."""
     compiled = {kind: [re.compile(p, re.IGNORECASE) for p in (rules.get(kind) or {}).get("patterns", [])]
                 for kind in ("hold", "review")}

@@ -51,7 +51,7 @@ class Assistant:
         self.embedder = embedder
         self.settings = settings
         coverage = prompts.toml(settings.prompts_dir, "coverage.toml")
-        # Shared lay words (prompts/) plus the clinic's own for this corpus (its profile.toml, in the index).
+        # Shared lay words (assistant/prompts/) plus the clinic's own for this corpus (its profile.toml, in the index).
         profile = index.profile
         synonyms = prompts.toml(settings.prompts_dir, "synonyms.toml").get("terms", {}) | profile.get("synonyms", {})
         self.lexicon = Lexicon(index, synonyms, coverage)
@@ -123,7 +123,7 @@ class Assistant:
         return self._texts[name].format(**values)
 
     def _other_language(self, q: str, lang: str, base: dict) -> Reply:
-        """A message in another language: its emergency checks (prompts/languages.toml), then, in that
+        """A message in another language: its emergency checks (assistant/prompts/languages.toml), then, in that
         language where the clinic has the words, that answers are in English, the emergency number and
         the clinic's contact."""
         rules = self._languages.get(lang) or self._languages.get("other", {})
@@ -231,7 +231,7 @@ class Assistant:
         return stem(word) in self._title_stems or stem(self.lexicon.correct(word)) in self._title_stems
 
     def missing_answer_type(self, question: str, answer: str) -> str | None:
-        """The kind of fact the question asks for (prompts/coverage.toml answer_types) when the answer has none."""
+        """The kind of fact the question asks for (assistant/prompts/coverage.toml answer_types) when the answer has none."""
         for name, (asks, has) in self._answer_types.items():
             if asks.search(question) and not has.search(answer):
                 return name

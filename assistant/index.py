@@ -544,7 +544,7 @@ def build_index(
             "corpus": str(corpus_dir),
             # The clinic's own words for this corpus (its profile.toml), carried with the index.
             "profile": profile,
-            # Lines staff should look at (prompts/review_flags.toml); "hold" lines are not in the index.
+            # Lines staff should look at (assistant/prompts/review_flags.toml); "hold" lines are not in the index.
             "review_flags": [f.as_dict() for f in flags],
         }
         tmp = index_dir / f".tmp-{uuid.uuid4().hex[:12]}"

@@ -1,5 +1,5 @@
 """The language of a patient's message: English, or another language the clinic has words for
-(prompts/languages.toml), or another language. Word frequencies (wordfreq, offline) decide it."""
+(assistant/prompts/languages.toml), or another language. Word frequencies (wordfreq, offline) decide it."""
 from __future__ import annotations
 
 import re

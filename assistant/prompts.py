@@ -1,4 +1,4 @@
-"""Clinic-editable texts and rules in prompts/: loaded once, as data."""
+"""Clinic-editable texts and rules in assistant/prompts/: loaded once, as data."""
 from __future__ import annotations
 
 import tomllib
@@ -17,7 +17,7 @@ def _read(path: str) -> str:
     except OSError:
         st = None
     if st is None or not p.is_file():
-        raise ConfigError(f"Missing prompt file {p}. Restore it from the repository's prompts/ folder.")
+        raise ConfigError(f"Missing prompt file {p}. Restore it from the repository's assistant/prompts/ folder.")
     return _read_version(str(p), st.st_mtime_ns, st.st_size)
 
 
@@ -27,12 +27,12 @@ def _read_version(path: str, mtime_ns: int, size: int) -> str:
 
 
 def text(prompts_dir: str, name: str) -> str:
-    """A Markdown template from prompts/, stripped."""
+    """A Markdown template from assistant/prompts/, stripped."""
     return _read(str(Path(prompts_dir) / name)).strip()
 
 
 def toml(prompts_dir: str, name: str) -> dict:
-    """A TOML data file from prompts/."""
+    """A TOML data file from assistant/prompts/."""
     try:
         return tomllib.loads(_read(str(Path(prompts_dir) / name)))
     except tomllib.TOMLDecodeError as exc:
@@ -45,7 +45,7 @@ PROFILE_KEYS = ("synonyms", "answer_types", "red_flags")
 
 def profile(corpus_dir: str | Path) -> dict:
     """A clinic's own words for its corpus, from the optional `profile.toml` beside its articles:
-    [synonyms] (lay word -> the articles' words), [answer_types.*] (as in prompts/coverage.toml) and
+    [synonyms] (lay word -> the articles' words), [answer_types.*] (as in assistant/prompts/coverage.toml) and
     red_flags (extra terms that put the "if this is happening now" line on a reply). {} without one."""
     path = Path(corpus_dir) / PROFILE
     if not path.is_file():

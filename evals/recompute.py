@@ -1,7 +1,7 @@
 """Recompute every top-level metric of a report.json, and its 95% bootstrap interval, from its rows,
 independently of the harness.
 
-Usage: python evals/recompute.py RUN/report.json [--framing prompts/framing.md]
+Usage: python evals/recompute.py RUN/report.json [--framing assistant/prompts/framing.md]
 Prints each mismatch and exits 1 if any metric disagrees, 0 when all agree.
 
 Nothing is imported from the assistant package: the definitions are re-implemented from the
@@ -262,7 +262,7 @@ def _show(value: object) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Recompute a report.json's metrics from its rows.")
     ap.add_argument("report", help="report.json written by `assistant eval`")
-    ap.add_argument("--framing", help="file with the framing text (e.g. prompts/framing.md) to re-check each reply's ending")
+    ap.add_argument("--framing", help="file with the framing text (e.g. assistant/prompts/framing.md) to re-check each reply's ending")
     args = ap.parse_args(argv)
     report = json.loads(Path(args.report).read_text(encoding="utf-8"))
     framing = Path(args.framing).read_text(encoding="utf-8").strip() if args.framing else None

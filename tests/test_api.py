@@ -14,7 +14,7 @@ import pytest
 
 from appserver import REPO_ROOT, STAFF, running_app, running_apps
 
-FRAMING = (REPO_ROOT / "prompts" / "framing.md").read_text(encoding="utf-8").strip()
+FRAMING = (REPO_ROOT / "assistant" / "prompts" / "framing.md").read_text(encoding="utf-8").strip()
 FOLLOW = [{"role": "user", "content": "What is prolotherapy?"},
           {"role": "assistant", "content": "It is an injection-based approach."}]
 CLINIC, EVIL = "https://clinic.example", "https://evil.example"

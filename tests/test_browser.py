@@ -40,8 +40,8 @@ WAIT_MS = 90_000  # generous: two noisy cores, a streamed answer, Gradio's first
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 QUESTION = "How many prolotherapy sessions are usually needed?"
-# The rendered framing: prompts/framing.md without its markdown emphasis.
-FRAMING = " ".join(re.sub(r"[*_`]", "", (REPO_ROOT / "prompts" / "framing.md").read_text(encoding="utf-8")).split())
+# The rendered framing: assistant/prompts/framing.md without its markdown emphasis.
+FRAMING = " ".join(re.sub(r"[*_`]", "", (REPO_ROOT / "assistant" / "prompts" / "framing.md").read_text(encoding="utf-8")).split())
 
 # The clinic's contact card (settings), shown for requests for a person and after every abstention.
 CONTACT = {"ASSISTANT_CLINIC_NAME": "Riverside Clinic", "ASSISTANT_CLINIC_PHONE": "(555) 010-2000",

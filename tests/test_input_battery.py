@@ -18,7 +18,7 @@ from assistant import ROUTES
 from assistant.errors import InputError
 
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "clinic-faq-hypothesis")  # not .hypothesis/ in the repo
-FRAMING = (REPO_ROOT / "prompts" / "framing.md").read_text(encoding="utf-8").strip()
+FRAMING = (REPO_ROOT / "assistant" / "prompts" / "framing.md").read_text(encoding="utf-8").strip()
 REPLY_KEYS = {"route", "text", "citations", "standalone_question", "question_id"}
 HUGE = "a" * 200_000
 TOO_LONG = "Your message is 200,000 characters long; please ask in under 2,000 characters"

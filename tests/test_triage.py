@@ -1,4 +1,4 @@
-"""Triage: red-flag rules (prompts/redflags.toml) read in context by medspaCy ConText, the learned layer
+"""Triage: red-flag rules (assistant/prompts/redflags.toml) read in context by medspaCy ConText, the learned layer
 (assistant/models/triage.npz over the real MiniLM embedding), then injection, advice and conversation acts."""
 import numpy as np
 import pytest
