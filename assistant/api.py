@@ -400,6 +400,17 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "Invalid request: " + "; ".join(parts[:5]) + ". Send {\"question\": \"...\", \"history\": []}."
 
 
+def curated_call(call):
+    """A staff change to curated answers: its result, or the reason it was refused (422: the request; 409:
+    another build holds the index)."""
+    try:
+        return call()
+    except InputError as exc:
+        return SafeJSONResponse({"error": str(exc)}, 422)
+    except IndexBusyError as exc:
+        return SafeJSONResponse({"error": str(exc)}, 409)
+
+
 def reply_json(reply, question_id: int | None) -> dict:
     return {"route": reply.route, "text": reply.text, "standalone_question": reply.standalone_question,
             "question_id": question_id,
@@ -498,33 +509,18 @@ def create_api(service: Service, logins: dict[str, str], limiter: "RateLimiter |
     @app.post("/api/staff/curated", tags=["staff"], status_code=201,
               summary="Propose a curated answer; it goes live when a second reviewer approves it (staff login)")
     def staff_propose(body: CuratedRequest, user: str = Depends(staff)):
-        try:
-            return SafeJSONResponse(service.add_faq(body.question, body.answer, body.reviewer, body.review_date,
-                                                    login=user, title=body.title), 201)
-        except InputError as exc:
-            return SafeJSONResponse({"error": str(exc)}, 422)
-        except IndexBusyError as exc:
-            return SafeJSONResponse({"error": str(exc)}, 409)
+        return curated_call(lambda: SafeJSONResponse(service.add_faq(
+            body.question, body.answer, body.reviewer, body.review_date, login=user, title=body.title), 201))
 
     @app.post("/api/staff/curated/{entry_id}/approve", tags=["staff"],
               summary="A second reviewer approves a curated answer: it is published and indexed (staff login)")
     def staff_approve(entry_id: int, body: ApproveRequest, user: str = Depends(staff)):
-        try:
-            return service.approve_faq(entry_id, body.reviewer, login=user)
-        except InputError as exc:
-            return SafeJSONResponse({"error": str(exc)}, 422)
-        except IndexBusyError as exc:
-            return SafeJSONResponse({"error": str(exc)}, 409)
+        return curated_call(lambda: service.approve_faq(entry_id, body.reviewer, login=user))
 
     @app.post("/api/staff/curated/{entry_id}/retire", tags=["staff"],
               summary="Retire a curated answer: its file leaves the corpus and the index (staff login)")
     def staff_retire(entry_id: int, user: str = Depends(staff)):
-        try:
-            return {"message": service.retire_faq(entry_id, login=user)}
-        except InputError as exc:
-            return SafeJSONResponse({"error": str(exc)}, 422)
-        except IndexBusyError as exc:
-            return SafeJSONResponse({"error": str(exc)}, 409)
+        return curated_call(lambda: {"message": service.retire_faq(entry_id, login=user)})
 
     @app.get("/api/staff/actions", tags=["staff"], summary="Who did what in the staff console and API (staff login)")
     def staff_actions(limit: int = 200, user: str = Depends(staff)):

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from .documents import Document
+from .documents import Document, jsonl_objects
 from .errors import InputError
 from .text import clean
 
@@ -68,17 +68,7 @@ def doc_ranking(hits) -> list[str]:
 def _jsonl(path: Path):
     if not path.is_file():
         raise InputError(f"No {path.name} in {path.parent}/; a BEIR folder holds corpus.jsonl, queries.jsonl and qrels.tsv.")
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{n}: not JSON ({exc}).") from None
-            if not isinstance(rec, dict):
-                raise InputError(f"{path}:{n}: each line must be a JSON object.")
-            yield n, rec
+    yield from jsonl_objects(path)
 
 
 def load_corpus_jsonl(path: str | Path) -> tuple[list[Document], list[str]]:

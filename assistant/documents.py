@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CorpusError
+from .errors import CorpusError, InputError
 from .text import BULLET, clean
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,22 @@ def _safe_url(meta: dict, where: str) -> dict:
         log.warning("%s: url %r is not an http(s) address; ignored", where, url[:80])
         meta = {k: v for k, v in meta.items() if k != "url"}
     return meta
+
+
+def jsonl_objects(path: str | Path):
+    """(line number, object) for each non-blank line of a JSON Lines file; a line that is not a JSON object
+    raises InputError naming the file and line."""
+    with Path(path).open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{n}: not JSON ({exc}).") from None
+            if not isinstance(rec, dict):
+                raise InputError(f"{path}:{n}: each line must be a JSON object.")
+            yield n, rec
 
 
 def _parse_jsonl(path: Path, rel: str, skipped: list[tuple[str, str]]) -> list[Document]:

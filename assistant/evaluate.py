@@ -8,6 +8,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from .documents import jsonl_objects
 from .errors import InputError
 from .text import fold
 
@@ -19,13 +20,7 @@ EXPECTED_ROUTE = {"answerable": "answer", "out_of_scope": "abstain", "emergency"
 def load_cases(path: str | Path) -> list[dict]:
     """Benchmark cases from a JSONL file, validated; errors name the line."""
     cases, ids = [], set()
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            case = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{n}: not JSON ({exc}).") from None
+    for n, case in jsonl_objects(path):
         if case.get("kind") not in KINDS:
             raise InputError(f"{path}:{n}: kind {case.get('kind')!r}; choose one of {', '.join(KINDS)}.")
         if not isinstance(case.get("question"), str) or not case.get("id"):
