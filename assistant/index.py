@@ -353,8 +353,23 @@ class BuildReport:
         )
 
 
-def _previous(index_dir: Path, model_id: str, params: dict) -> tuple[dict, dict[str, list[Chunk]], np.ndarray] | None:
-    """The live version's manifest, chunks by document and embeddings, if reusable."""
+@dataclass
+class Previous:
+    """What a build may reuse of the live version: its manifest, its chunks by document (with their rows),
+    their embeddings and sentence vectors."""
+
+    manifest: dict
+    by_doc: dict[str, list[tuple[int, Chunk]]]
+    embeddings: np.ndarray
+    sentences: SentenceVectors | None
+
+    def position(self) -> dict[str, int]:
+        """Each previous chunk's row, by chunk id."""
+        return {c.id: i for items in self.by_doc.values() for i, c in items}
+
+
+def _previous(index_dir: Path, model_id: str, params: dict) -> Previous | None:
+    """The live version, if its model and chunking let a build reuse it."""
     try:
         prev = load_index(index_dir, model_id)
     except (IndexMissingError, IndexMismatchError, IndexCorruptError):
@@ -364,7 +379,28 @@ def _previous(index_dir: Path, model_id: str, params: dict) -> tuple[dict, dict[
     by_doc: dict[str, list[tuple[int, Chunk]]] = {}
     for i, c in enumerate(prev.chunks):
         by_doc.setdefault(c.source, []).append((i, c))
-    return prev.manifest, by_doc, prev.embeddings, prev.sentences
+    return Previous(prev.manifest, by_doc, prev.embeddings, prev.sentences)
+
+
+@dataclass
+class Diff:
+    """The corpus against the live version: documents new, changed (by content hash) and removed."""
+
+    hashes: dict[str, str]
+    new: list[Document]
+    changed: list[Document]
+    removed: list[str]
+
+    @classmethod
+    def of(cls, documents: list[Document], prev: Previous | None) -> "Diff":
+        before = prev.manifest["documents"] if prev else {}
+        hashes = {d.id: doc_hash(d) for d in documents}
+        return cls(hashes, [d for d in documents if d.id not in before],
+                   [d for d in documents if d.id in before and before[d.id] != hashes[d.id]],
+                   [i for i in before if i not in hashes])
+
+    def nothing(self) -> bool:
+        return not (self.new or self.changed or self.removed)
 
 
 def _sentence_spans(chunk: Chunk) -> tuple[list[tuple[int, str]], list[tuple[int, int]]]:
@@ -401,7 +437,7 @@ def _embed_chunks(embedder: Embedder, chunks: list[Chunk], with_sentences: bool,
                   for c, (sents, _), sv in zip(chunks, parts, span_vecs)}
 
 
-def _sentence_vectors(chunks: list[Chunk], new_pos: dict[str, int], prev, embedder: Embedder,
+def _sentence_vectors(chunks: list[Chunk], new_pos: dict[str, int], prev: Previous | None, embedder: Embedder,
                       max_chunks: int, fresh: dict | None = None) -> SentenceVectors | None:
     """Sentence vectors for every chunk: from the chunk pass (`fresh`, by chunk id), else the previous
     version's for unchanged chunks, else encoded now; None past max_chunks (memory and build time grow with
@@ -409,8 +445,8 @@ def _sentence_vectors(chunks: list[Chunk], new_pos: dict[str, int], prev, embedd
     if not chunks or len(chunks) > max_chunks:
         return None
     fresh = fresh or {}
-    old_sv = prev[3] if prev else None
-    old_pos = {c.id: i for items in (prev[1].values() if prev else ()) for i, c in items} if old_sv is not None else {}
+    old_sv = prev.sentences if prev else None
+    old_pos = prev.position() if old_sv is not None else {}
     per_chunk: list = [None] * len(chunks)
     todo: list[tuple[int, list[tuple[int, str]]]] = []
     for pos, c in enumerate(chunks):
@@ -453,10 +489,9 @@ def build_index(
     progress: Callable[[int, int], None] | None = None,
     documents: list[Document] | None = None,
 ) -> BuildReport:
-    """Build or update the index; only new or changed documents are embedded. The new version is
-    written to a fresh folder and made live by an atomic rename of the CURRENT pointer."""
-    import faiss
-
+    """Build or update the index in four steps (diff against the live version, chunk what changed, embed
+    it, write a new version); only new or changed documents are embedded. The new version is written to a
+    fresh folder and made live by an atomic rename of the CURRENT pointer."""
     t0 = time.perf_counter()
     corpus_dir = Path(corpus_dir or settings.corpus_dir)
     index_dir = Path(index_dir or settings.index_dir)
@@ -478,21 +513,19 @@ def build_index(
                 f"No usable documents in {corpus_dir}/ (see the skipped files above); the previous index "
                 "is kept. Add .md, .txt, .html, .pdf or .jsonl files and run `assistant index` again."
             )
+        # 1. diff: what changed since the live version
         params = chunk_params(settings)
         prev = None if full else _previous(index_dir, embedder.model_id, params)
-        prev_hashes = prev[0]["documents"] if prev else {}
-        hashes = {d.id: doc_hash(d) for d in documents}
-        new = [d for d in documents if d.id not in prev_hashes]
-        changed = [d for d in documents if d.id in prev_hashes and prev_hashes[d.id] != hashes[d.id]]
-        removed = [i for i in prev_hashes if i not in hashes]
+        diff = Diff.of(documents, prev)
         profile = prompts.profile(corpus_dir) if load is not None else {}
-        if (prev and not new and not changed and not removed and prev[0].get("index_type_requested") == settings.index_type
-                and prev[0].get("profile", {}) == profile):
-            return BuildReport(len(documents), prev[0]["counts"]["chunks"], 0, 0, 0, 0,
+        if (prev and diff.nothing() and prev.manifest.get("index_type_requested") == settings.index_type
+                and prev.manifest.get("profile", {}) == profile):
+            return BuildReport(len(documents), prev.manifest["counts"]["chunks"], 0, 0, 0, 0,
                                time.perf_counter() - t0, 0.0, False, str(_current_folder(index_dir)), load, flags)
 
+        # 2. chunk the new and changed documents (all of them without a reusable version)
         chunker = Chunker(embedder.count_tokens, settings.max_tokens, settings.overlap_sentences)
-        todo = {d.id for d in new + changed} if prev else set(hashes)
+        todo = {d.id for d in diff.new + diff.changed} if prev else set(diff.hashes)
         fresh: dict[str, list[Chunk]] = {d.id: chunker.chunk(d) for d in documents if d.id in todo}
         to_embed = [c for d in documents if d.id in fresh for c in fresh[d.id]]
         done = 0
@@ -503,8 +536,9 @@ def build_index(
             if progress:
                 progress(done, len(to_embed))
 
+        # 3. embed them, and put the version together with the reused chunks
         t_embed = time.perf_counter()
-        kept = sum(len(prev[1].get(d.id, [])) for d in documents if d.id not in fresh) if prev else 0
+        kept = sum(len(prev.by_doc.get(d.id, [])) for d in documents if d.id not in fresh) if prev else 0
         one_pass = settings.sentence_vectors_one_pass and len(to_embed) + kept <= settings.sentence_vectors_max_chunks
         new_vecs, fresh_sentences = _embed_chunks(embedder, to_embed, one_pass, progress=tick)
         embed_seconds = time.perf_counter() - t_embed
@@ -517,9 +551,9 @@ def build_index(
                 chunks += fresh[d.id]
                 rows.append(new_vecs[[new_pos[c.id] for c in fresh[d.id]]])
             else:
-                old = prev[1].get(d.id, [])
+                old = prev.by_doc.get(d.id, [])
                 chunks += [c for _, c in old]
-                rows.append(prev[2][[i for i, _ in old]])
+                rows.append(prev.embeddings[[i for i, _ in old]])
         dim = embedder.dim
         vectors = np.ascontiguousarray(np.vstack(rows) if rows else np.zeros((0, dim), np.float32), dtype=np.float32)
         vindex, kind = _faiss_index(vectors, settings.index_type, settings.hnsw_auto_threshold,
@@ -536,7 +570,7 @@ def build_index(
             "chunking": params,
             "index_type": kind,
             "index_type_requested": settings.index_type,
-            "documents": hashes,
+            "documents": diff.hashes,
             "titles": {d.id: d.title for d in documents},
             "counts": {"documents": len(documents), "chunks": len(chunks),
                        "sentences": None if sentences is None else len(sentences.vectors)},
@@ -547,42 +581,53 @@ def build_index(
             # Lines staff should look at (assistant/prompts/review_flags.toml); "hold" lines are not in the index.
             "review_flags": [f.as_dict() for f in flags],
         }
-        tmp = index_dir / f".tmp-{uuid.uuid4().hex[:12]}"
-        tmp.mkdir()
-        version = "v-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        live = False
-        try:
-            _write_file(tmp / "chunks.jsonl", lambda fh: fh.writelines(
-                json.dumps(_chunk_to_json(c), ensure_ascii=False) + "\n" for c in chunks))
-            _write_file(tmp / "embeddings.npy", lambda fh: np.save(fh, vectors, allow_pickle=False), "wb")
-            faiss.write_index(vindex, str(tmp / "vectors.faiss"))
-            bm25.save(tmp / "bm25")
-            if sentences is not None:
-                sentences.save(tmp, _write_file)
-            _write_file(tmp / "vocabulary.txt", lambda fh: fh.write("\n".join(vocabulary([c.embed_text for c in chunks]))))
-            manifest["checksums"] = file_checksums(tmp)  # verified on load and by the app's watcher
-            _write_file(tmp / "manifest.json", lambda fh: json.dump(manifest, fh, indent=1, ensure_ascii=False))
-            for p in list(tmp.rglob("*")):
-                if p.is_file():
-                    with open(p, "rb") as fh:
-                        os.fsync(fh.fileno())
-            os.rename(tmp, index_dir / version)
-            _write_file(index_dir / f"{CURRENT}.tmp", lambda fh: fh.write(version + "\n"))
-            os.replace(index_dir / f"{CURRENT}.tmp", index_dir / CURRENT)
-            live = True
-            _fsync_dir(index_dir)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-            if not live and (index_dir / version).exists():
-                shutil.rmtree(index_dir / version, ignore_errors=True)
+        # 4. write the version aside, then make it live
+        version = _write_version(index_dir, manifest, chunks, vectors, vindex, bm25, sentences)
         _remove_old_versions(index_dir, keep=version)
-        return BuildReport(len(documents), len(chunks), len(new) if prev else len(documents),
-                           len(changed), len(removed), len(to_embed), time.perf_counter() - t0,
+        return BuildReport(len(documents), len(chunks), len(diff.new) if prev else len(documents),
+                           len(diff.changed), len(diff.removed), len(to_embed), time.perf_counter() - t0,
                            embed_seconds, True, str(index_dir / version), load, flags=flags)
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
+
+
+def _write_version(index_dir: Path, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, vindex, bm25: "BM25",
+                   sentences: SentenceVectors | None) -> str:
+    """Write a version into a fresh folder (every file synced, checksums in its manifest), rename it into
+    place and point CURRENT at it atomically; a failure leaves the live version as it was. Its name."""
+    import faiss
+
+    tmp = index_dir / f".tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    version = "v-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    live = False
+    try:
+        _write_file(tmp / "chunks.jsonl", lambda fh: fh.writelines(
+            json.dumps(_chunk_to_json(c), ensure_ascii=False) + "\n" for c in chunks))
+        _write_file(tmp / "embeddings.npy", lambda fh: np.save(fh, vectors, allow_pickle=False), "wb")
+        faiss.write_index(vindex, str(tmp / "vectors.faiss"))
+        bm25.save(tmp / "bm25")
+        if sentences is not None:
+            sentences.save(tmp, _write_file)
+        _write_file(tmp / "vocabulary.txt", lambda fh: fh.write("\n".join(vocabulary([c.embed_text for c in chunks]))))
+        manifest["checksums"] = file_checksums(tmp)  # verified on load and by the app's watcher
+        _write_file(tmp / "manifest.json", lambda fh: json.dump(manifest, fh, indent=1, ensure_ascii=False))
+        for p in list(tmp.rglob("*")):
+            if p.is_file():
+                with open(p, "rb") as fh:
+                    os.fsync(fh.fileno())
+        os.rename(tmp, index_dir / version)
+        _write_file(index_dir / f"{CURRENT}.tmp", lambda fh: fh.write(version + "\n"))
+        os.replace(index_dir / f"{CURRENT}.tmp", index_dir / CURRENT)
+        live = True
+        _fsync_dir(index_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        if not live and (index_dir / version).exists():
+            shutil.rmtree(index_dir / version, ignore_errors=True)
+    return version
 
 
 def _remove_old_versions(index_dir: Path, keep: str) -> None:
