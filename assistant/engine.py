@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from .errors import InputError
 from .followup import condense, question_focus
 from .index import load_index
 from .language import detect as detect_language
-from .retrieval import Lexicon, search
+from .retrieval import Lexicon, RetrievalConfig, search
 from .settings import Settings, load_settings
 from .text import clean, stem, words
 from .triage import ADVICE, EMERGENCY, GREETING, Triager
@@ -66,7 +67,7 @@ class Assistant:
         # Words of the articles' titles: what a follow-up's "it" may name (a treatment, a condition).
         titles = set(index.manifest.get("titles", {}).values())
         self._title_stems = {stem(w) for t in titles for w in words(t or "") if self.lexicon.salience(w) > 0}
-        self._weights = (settings.dense_weight, settings.bm25_weight)
+        self.retrieval = RetrievalConfig.from_settings(settings)  # one ranking configuration for every search
         self._languages = {
             code: {k: ([re.compile(x, re.I) for x in v] if isinstance(v, list) else v) for k, v in rules.items()}
             for code, rules in prompts.toml(settings.prompts_dir, "languages.toml").items()}
@@ -92,10 +93,8 @@ class Assistant:
         query = clean(query).strip()[: self.settings.max_question_chars]
         if not query:
             return []
-        return search(self.index, self.embedder, self.lexicon, query, k=k, pool=max(self.settings.candidate_pool, k),
-                      mode=mode or self.settings.retrieval_mode, rrf_k=self.settings.rrf_k, weights=self._weights,
-                      fusion=self.settings.fusion, alpha=self.settings.fusion_alpha,
-                      sentence_weight=self.settings.sentence_weight)
+        config = replace(self.retrieval, pool=max(self.retrieval.pool, k), mode=mode or self.retrieval.mode)
+        return search(self.index, self.embedder, self.lexicon, query, k=k, config=config)
 
     def as_retriever(self, k: int = 5):
         """This assistant's hybrid retriever as a langchain-core BaseRetriever (langchain-core loads on first use)."""
@@ -292,10 +291,8 @@ class Assistant:
 
         def find(text: str) -> tuple[list[Hit], Decision]:
             vec = embed(text)
-            found = search(self.index, self.embedder, self.lexicon, text, k=max(s.top_k, 5),
-                           pool=s.candidate_pool, mode=s.retrieval_mode, rrf_k=s.rrf_k, vec=vec,
-                           weights=self._weights, fusion=s.fusion, alpha=s.fusion_alpha,
-                           sentence_weight=s.sentence_weight)
+            found = search(self.index, self.embedder, self.lexicon, text, k=max(s.top_k, 5), config=self.retrieval,
+                           vec=vec)
             return found, self.decide(text, found, vec)
 
         hits, decision = find(standalone)

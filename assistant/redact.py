@@ -479,6 +479,8 @@ def _load_recognizers() -> list:
     with _lock:
         if _recognizers is None:
             _quiet_tldextract()
+            # Presidio logs every recognizer it loads at INFO: a dozen lines at each start, nothing to act on.
+            logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
             from presidio_analyzer import Pattern, PatternRecognizer
             from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, DateRecognizer,
                                                                   EmailRecognizer, IbanRecognizer, IpRecognizer,

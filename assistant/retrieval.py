@@ -3,12 +3,14 @@ lexical signals (spelling, lay words, coverage) used to decide whether the sourc
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
 from .embedding import Embedder
 from .followup import content_words
 from .index import Index
+from .settings import Settings
 from .text import analyze, fold, stem, words
 from .types import Hit
 
@@ -140,15 +142,37 @@ def _rank_lists(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, 
     return dense, bm25
 
 
-def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, k: int = 5, pool: int = 50,
-           mode: str = "hybrid", rrf_k: int = 60, vec: np.ndarray | None = None,
-           weights: tuple[float, float] = (1.0, 1.0), fusion: str = "score", alpha: float = 0.8,
-           sentence_weight: float = 0.0) -> list[Hit]:
+_DEFAULTS = Settings()
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How passages are ranked, built once from the settings (`from_settings`) and passed whole; its
+    defaults are the settings' defaults, so code that builds one bare ranks as the app does."""
+
+    pool: int = _DEFAULTS.candidate_pool
+    mode: str = _DEFAULTS.retrieval_mode
+    rrf_k: int = _DEFAULTS.rrf_k
+    weights: tuple[float, float] = (_DEFAULTS.dense_weight, _DEFAULTS.bm25_weight)
+    fusion: str = _DEFAULTS.fusion
+    alpha: float = _DEFAULTS.fusion_alpha
+    sentence_weight: float = _DEFAULTS.sentence_weight
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> "RetrievalConfig":
+        return cls(pool=s.candidate_pool, mode=s.retrieval_mode, rrf_k=s.rrf_k, weights=(s.dense_weight, s.bm25_weight),
+                   fusion=s.fusion, alpha=s.fusion_alpha, sentence_weight=s.sentence_weight)
+
+
+def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, *, k: int = 5,
+           config: RetrievalConfig = RetrievalConfig(), vec: np.ndarray | None = None) -> list[Hit]:
     """Ranked passages for a query, best first; near-identical passages appear once.
 
     Hybrid fusion "score" (default): alpha * dense cosine + (1 - alpha) * BM25 / the query's best
     BM25 score; "rrf": weighted reciprocal rank fusion. With sentence vectors in the index and
     sentence_weight > 0, score fusion then mixes in the passage's best sentence cosine."""
+    pool, mode, rrf_k, weights = config.pool, config.mode, config.rrf_k, config.weights
+    fusion, alpha, sentence_weight = config.fusion, config.alpha, config.sentence_weight
     if vec is None and mode in ("hybrid", "dense"):
         vec = embedder.encode_query(query)
     (d_ids, d_sc), (b_ids, b_sc) = _rank_lists(index, embedder, lexicon, query, max(pool, k), mode, vec)

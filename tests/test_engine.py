@@ -1,5 +1,6 @@
 """The answer engine on the shipped corpus with the real model: routes, citations, framing, follow-ups."""
 import re
+from dataclasses import replace
 
 import pytest
 from langchain_core.documents import Document as LCDocument
@@ -182,7 +183,8 @@ def test_load_missing_index_names_the_command(tmp_path):
 def test_both_fusions_rank_the_answering_passage_first(bot, fusion):
     from assistant.retrieval import search
 
-    hits = search(bot.index, bot.embedder, bot.lexicon, "How far apart are prolotherapy sessions?", k=5, fusion=fusion)
+    config = replace(bot.retrieval, fusion=fusion)
+    hits = search(bot.index, bot.embedder, bot.lexicon, "How far apart are prolotherapy sessions?", k=5, config=config)
     assert hits[0].chunk_id == "prolotherapy.md#4"
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
@@ -249,3 +251,15 @@ def test_language_detection_keeps_english_english():
     assert detect("hi") == "en" and detect("gracias") == "en"  # one word is too little to go on
     assert detect("¿Cuánto cuesta la inyección?") == "es"
     assert detect("我的膝盖很痛") == "other"
+
+
+def test_one_retrieval_configuration_with_the_settings_defaults(bot):
+    """search() without a configuration ranks as the app does: the bare RetrievalConfig is the settings'."""
+    from assistant.retrieval import RetrievalConfig, search
+    from assistant.settings import Settings
+
+    assert RetrievalConfig() == RetrievalConfig.from_settings(Settings())
+    assert bot.retrieval == RetrievalConfig.from_settings(bot.settings)
+    q = "How far apart are the sessions?"
+    assert [h.chunk_id for h in search(bot.index, bot.embedder, bot.lexicon, q, k=5)] == \
+        [h.chunk_id for h in bot.retrieve(q, k=5)]
