@@ -1,6 +1,7 @@
 """HTTP layer: the JSON API, health, staff data endpoints, limits and headers. No retrieval logic here."""
 from __future__ import annotations
 
+import functools
 import json
 import re
 import logging
@@ -339,6 +340,7 @@ class Guard:
 STAFF_PAGES = ("/staff", "/staff/")
 
 
+@functools.lru_cache(maxsize=1)
 def staff_head() -> bytes:
     """A title and the console's colours for the staff pages. Gradio's login page has neither (its config
     carries no title or css): screen readers announce a page by its title (WCAG 2.4.2), and its orange

@@ -16,6 +16,7 @@ from .errors import AssistantError, InputError
 from .service import Service
 from .settings import REPO_ROOT
 from .patient import escape_tags
+from .text import question_key
 from .ui import hosts, patient_markdown
 
 PASSAGE_COLUMNS = ["rank", "source", "section", "fused", "dense", "bm25", "dense rank", "bm25 rank", "passage"]
@@ -331,13 +332,11 @@ def staff_app(service: Service) -> gr.Blocks:
                     return getattr(request, "username", "") or ""
 
                 def curated_keys() -> set[str]:
-                    from .service import question_key
 
                     return {question_key(e["question"]) for e in service.curated_entries(limit=10_000)}
 
                 def abstained():
                     done = curated_keys()
-                    from .service import question_key
 
                     qs = [x for x in dict.fromkeys(r["question"] for r in service.store.rows("questions", 2000, "abstain"))
                           if not x.startswith("sha256:") and question_key(x) not in done]

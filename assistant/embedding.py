@@ -37,6 +37,13 @@ def resolve_model(name: str) -> tuple[str, str]:
     return name, name
 
 
+
+def _longest_first(texts: Sequence[str], lengths: Sequence[int] | None, step: int):
+    """Positions of the texts in groups of `step`, longest first, so the batches inside pad little."""
+    order = np.argsort(-np.asarray(lengths if lengths is not None else [len(t) for t in texts]), kind="stable")
+    for i in range(0, len(order), step):
+        yield order[i: i + step]
+
 class Embedder:
     """Encodes texts to normalised float32 vectors and counts the model's word pieces."""
 
@@ -124,10 +131,7 @@ class Embedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        order = np.argsort(-np.asarray(lengths if lengths is not None else [len(t) for t in texts]), kind="stable")
-        step = batch_size * 8
-        for i in range(0, len(order), step):
-            idx = order[i : i + step]
+        for idx in _longest_first(texts, lengths, batch_size * 8):
             vecs = self.model.encode(
                 [texts[j] for j in idx], batch_size=batch_size, normalize_embeddings=True,
                 convert_to_numpy=True, show_progress_bar=False,
@@ -160,10 +164,7 @@ class Embedder:
         span_vecs = [np.full((len(s), self.dim), np.nan, dtype=np.float32) for s in spans]
         if not texts:
             return out, span_vecs
-        order = np.argsort(-np.asarray(lengths if lengths is not None else [len(t) for t in texts]), kind="stable")
-        step = batch_size * 8
-        for i in range(0, len(order), step):
-            idx = order[i: i + step]
+        for idx in _longest_first(texts, lengths, batch_size * 8):
             batch = [texts[j] for j in idx]
             tokens = self.model.encode(batch, batch_size=batch_size, output_value="token_embeddings",
                                        convert_to_numpy=False, show_progress_bar=False)

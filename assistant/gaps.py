@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .service import question_key
+from .text import question_key
 
 # Average-linkage cosine distance under which questions are one group. Measured with all-MiniLM-L6-v2 on
 # clinic-desk questions (tests/test_gaps.py): rewordings of one need 0.13-0.37 ("Do you validate parking

@@ -17,6 +17,7 @@ from .errors import AssistantError, ConfigError, IndexBusyError, InputError
 from .metrics import Metrics
 from .settings import Settings
 from .store import Store, open_store
+from .text import question_key
 from .types import Reply
 
 log = logging.getLogger("assistant.service")
@@ -412,11 +413,6 @@ def unpack_entry(entry: dict) -> dict:
     m = _TITLE.match(entry.get("answer") or "")
     title, answer = (m.group(1).strip(), entry["answer"][m.end():]) if m else ("", entry.get("answer") or "")
     return {**entry, "title": title, "answer": answer}
-
-
-def question_key(text: str) -> str:
-    """What makes two questions the same entry: case, spacing and trailing punctuation aside."""
-    return " ".join((text or "").casefold().split()).rstrip(" ?.!")
 
 
 def _written_for(path: Path, question: str) -> bool:

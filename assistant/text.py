@@ -95,6 +95,11 @@ def split_sentences(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
+def question_key(text: str) -> str:
+    """What makes two questions the same entry: case, spacing and trailing punctuation aside."""
+    return " ".join((text or "").casefold().split()).rstrip(" ?.!")
+
+
 def passage_sentences(text: str) -> list[str]:
     """Sentences of a passage, list items split off and their bullet markers removed."""
     out = []

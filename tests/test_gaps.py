@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from assistant import gaps
-from assistant.service import question_key
+from assistant.text import question_key
 from assistant.store import Store
 
 PARKING = ["Do you validate parking tickets?", "Is parking validated at the clinic?",
