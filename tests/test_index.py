@@ -1,4 +1,7 @@
-"""index: build, load, incremental rebuild, atomic swap, and every way loading can fail."""
+"""index: build, load, incremental rebuild, atomic swap, and every way loading can fail.
+
+Every test here runs on the fake encoder (tests/fakes.py): what is checked is the index's own behaviour,
+not what MiniLM ranks (tests/test_integration_model.py holds that)."""
 from __future__ import annotations
 
 import fcntl
@@ -8,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import FakeEmbedder
 
 import assistant.index as index_mod
 from assistant.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
@@ -23,11 +27,11 @@ CORPUS = {
     "side_effects.md": "# Side Effects\n\nSome patients feel soreness at the injection site. "
                        "Mild swelling usually fades within a few days.\n",
 }
-# chunk ids best first, for the dense and BM25 sides
+# the one chunk that shares the query's words: first on the dense side, alone on the BM25 side
 QUERIES = {
-    "how far apart are sessions": (["sessions.md#0", "faq/parking.md#0", "side_effects.md#0"], ["sessions.md#0"]),
-    "where can I park my car": (["faq/parking.md#0", "sessions.md#0", "side_effects.md#0"], ["faq/parking.md#0"]),
-    "swelling after the shot": (["side_effects.md#0", "sessions.md#0", "faq/parking.md#0"], ["side_effects.md#0"]),
+    "how far apart are sessions": "sessions.md#0",
+    "is parking free": "faq/parking.md#0",
+    "swelling after the shot": "side_effects.md#0",
 }
 # seven short sentences: several chunks at max_tokens=32
 LONG_SESSIONS = (
@@ -43,6 +47,12 @@ LONG_SESSIONS = (
 
 SETTINGS = Settings().replace(max_tokens=200, overlap_sentences=1, index_type="flat")
 SETTINGS_CHUNKING = {"max_tokens": 200, "overlap_sentences": 1, "chunker": 1}
+
+
+@pytest.fixture(scope="module")
+def embedder() -> FakeEmbedder:
+    """The fake encoder, in place of conftest's real model for this module."""
+    return FakeEmbedder()
 
 
 @pytest.fixture
@@ -105,11 +115,11 @@ def test_build_report(base):
     assert [d.id for d in report.load.documents] == ["faq/parking.md", "sessions.md", "side_effects.md"]
 
 
-def test_manifest_records_model_params_and_documents(built):
+def test_manifest_records_model_params_and_documents(embedder, built):
     _, index_dir = built
     m = read_manifest(index_dir)
     assert m["schema_version"] == SCHEMA_VERSION
-    assert m["model"] == {"id": "sentence-transformers/all-MiniLM-L6-v2", "dimension": 384, "max_seq_length": 256}
+    assert m["model"] == {"id": embedder.model_id, "dimension": embedder.dim, "max_seq_length": embedder.max_seq_length}
     assert m["chunking"] == SETTINGS_CHUNKING
     assert (m["index_type"], m["index_type_requested"]) == ("flat", "flat")
     assert sorted(m["documents"]) == ["faq/parking.md", "sessions.md", "side_effects.md"]
@@ -124,10 +134,11 @@ def test_load_round_trip_gives_identical_results(embedder, built):
     second = load_index(index_dir, embedder.model_id)
     assert first.chunks == second.chunks
     assert np.array_equal(first.embeddings, second.embeddings)
-    for query, (dense_ids, bm25_ids) in QUERIES.items():
+    for query, answer in QUERIES.items():
         a, b = ranked(first, embedder, query), ranked(second, embedder, query)
         assert a == b  # same ids, same scores
-        assert ([i for i, _ in a[0]], [i for i, _ in a[1]]) == (dense_ids, bm25_ids)
+        assert (a[0][0][0], [i for i, _ in a[1]]) == (answer, [answer])
+        assert len(a[0]) == 3 and a[0][0][1] > a[0][1][1]
 
 
 def test_stored_vectors_are_the_embeddings_of_the_stored_chunks(embedder, built):
@@ -180,8 +191,9 @@ def test_changed_document_is_the_only_one_embedded(settings, embedder, make_corp
 
     new = load_index(index_dir, embedder.model_id)
     sessions = [c for c in new.chunks if c.source == "sessions.md"]
-    assert len(sessions) == 4
-    assert (report.new, report.changed, report.removed, report.embedded, report.chunks) == (0, 1, 0, 4, 6)
+    assert len(sessions) > 1 and all(c.n_tokens <= 32 for c in sessions)
+    assert (report.new, report.changed, report.removed, report.embedded, report.chunks) == \
+        (0, 1, 0, len(sessions), len(sessions) + 2)
     assert "Plan a quiet afternoon after each session to let the area rest." in sessions[-1].text
     # the other documents' chunks and vectors are carried over bit for bit
     for source in ("faq/parking.md", "side_effects.md"):
@@ -279,14 +291,14 @@ def _fail_writing(name: str):
 @pytest.mark.parametrize(
     "inject",
     [
-        pytest.param(lambda mp: mp.setattr(index_mod.BM25, "build", classmethod(_raise)), id="bm25-build"),
-        pytest.param(lambda mp: mp.setattr(index_mod.Embedder, "encode", _raise), id="embedding"),
-        pytest.param(lambda mp: mp.setattr("faiss.write_index", _raise), id="faiss-write"),
-        pytest.param(lambda mp: mp.setattr(index_mod.BM25, "save", _raise), id="bm25-save"),
-        pytest.param(lambda mp: mp.setattr(index_mod, "_write_file", _fail_writing("manifest.json")),
+        pytest.param(lambda mp, e: mp.setattr(index_mod.BM25, "build", classmethod(_raise)), id="bm25-build"),
+        pytest.param(lambda mp, e: mp.setattr(e, "encode", _raise), id="embedding"),
+        pytest.param(lambda mp, e: mp.setattr("faiss.write_index", _raise), id="faiss-write"),
+        pytest.param(lambda mp, e: mp.setattr(index_mod.BM25, "save", _raise), id="bm25-save"),
+        pytest.param(lambda mp, e: mp.setattr(index_mod, "_write_file", _fail_writing("manifest.json")),
                      id="manifest-write"),
         # after the new version folder is in place, before CURRENT points at it
-        pytest.param(lambda mp: mp.setattr(index_mod, "_write_file", _fail_writing(f"{CURRENT}.tmp")),
+        pytest.param(lambda mp, e: mp.setattr(index_mod, "_write_file", _fail_writing(f"{CURRENT}.tmp")),
                      id="current-pointer-write"),
     ],
 )
@@ -297,7 +309,7 @@ def test_failed_build_leaves_previous_index(monkeypatch, settings, embedder, bui
     (corpus / "sessions.md").write_text(LONG_SESSIONS, encoding="utf-8")
 
     with monkeypatch.context() as mp:
-        inject(mp)
+        inject(mp, embedder)
         with pytest.raises(Boom):
             build_index(settings, embedder, corpus, index_dir)
 
@@ -419,9 +431,9 @@ def test_index_types_build_and_search(settings, embedder, built, index_type, thr
     ix = load_index(index_dir, embedder.model_id)
     assert ix.manifest["index_type"] == kind
     assert type(ix.faiss_index).__name__ == faiss_class
-    for query, (dense_ids, _) in QUERIES.items():
+    for query, answer in QUERIES.items():
         dense, _ = ranked(ix, embedder, query)
-        assert [i for i, _ in dense] == dense_ids
+        assert dense[0][0] == answer and len(dense) == 3
         # exact inner products whatever the structure
         pos = [ix.chunks.index(ix.chunk(i)) for i, _ in dense]
         assert np.allclose([score for _, score in dense], ix.embeddings[pos] @ embedder.encode_query(query),
@@ -432,8 +444,9 @@ def test_hnsw_built_from_scratch_searches(settings, embedder, corpus, index_dir)
     report = build_index(settings.replace(index_type="hnsw"), embedder, corpus, index_dir)
     ix = load_index(index_dir, embedder.model_id)
     assert (report.embedded, ix.manifest["index_type"]) == (3, "hnsw")
-    for query, (dense_ids, _) in QUERIES.items():
-        assert [i for i, _ in ranked(ix, embedder, query, k=50)[0]] == dense_ids  # k above the chunk count
+    for query, answer in QUERIES.items():
+        dense = [i for i, _ in ranked(ix, embedder, query, k=50)[0]]  # k above the chunk count
+        assert dense[0] == answer and sorted(dense) == sorted(c.id for c in ix.chunks)
 
 
 # ---- the build lock ----------------------------------------------------------------------------
@@ -463,20 +476,31 @@ def test_lock_on_a_fresh_index_folder(settings, embedder, corpus, index_dir):
 
 
 def test_one_pass_sentence_vectors_come_from_the_chunk_pass(embedder, corpus, tmp_path):
-    """sentence_vectors_one_pass: chunk vectors are exactly the model's own, each sentence vector is its
-    tokens' vectors pooled within the passage (close to, not equal to, the sentence encoded alone)."""
+    """sentence_vectors_one_pass: the chunk vectors are the encoder's own, and each sentence's vector is the one
+    encode_with_spans gave for its span of the passage (for the fake encoder: exactly the sentence encoded
+    alone; how close MiniLM's pooled sentences come is in tests/test_integration_model.py)."""
+    from assistant.sentences import chunk_sentences
+
     settings = SETTINGS.replace(sentence_vectors_one_pass=True)
     build_index(settings, embedder, corpus, tmp_path / "one")
     ix = load_index(tmp_path / "one", embedder.model_id)
     assert read_manifest(tmp_path / "one")["chunking"] == SETTINGS_CHUNKING | {"sentence_vectors": "one_pass"}
-    assert np.allclose(ix.embeddings, embedder.encode([c.embed_text for c in ix.chunks]), atol=1e-5)
-    from assistant.sentences import chunk_sentences
-
+    assert np.array_equal(ix.embeddings, embedder.encode([c.embed_text for c in ix.chunks]))
     for pos, chunk in enumerate(ix.chunks):
         vecs, numbers = ix.sentences.of_chunk(pos)
         sents = chunk_sentences(chunk.text)
         assert list(numbers) == [i for i, _ in sents]
-        alone = embedder.encode([s for _, s in sents])
-        cos = (vecs.astype(np.float32) * alone).sum(axis=1)
-        assert np.allclose(np.linalg.norm(vecs.astype(np.float32), axis=1), 1.0, atol=1e-2)
-        assert (cos > 0.6).all() and (cos < 0.999).all()  # the same sentence, read in its passage
+        assert np.allclose(vecs.astype(np.float32), embedder.encode([s for _, s in sents]), atol=1e-3)
+
+
+def test_one_pass_encodes_alone_the_sentences_past_the_window(corpus, tmp_path):
+    """A sentence the encoder's window cut off (a NaN span) is encoded alone, not stored as NaN."""
+    from assistant.sentences import chunk_sentences
+
+    short = FakeEmbedder(max_seq_length=12)  # reads the title and the first sentence only
+    build_index(SETTINGS.replace(sentence_vectors_one_pass=True), short, corpus, tmp_path / "one")
+    ix = load_index(tmp_path / "one", short.model_id)
+    for pos, chunk in enumerate(ix.chunks):
+        vecs = ix.sentences.of_chunk(pos)[0].astype(np.float32)
+        assert not np.isnan(vecs).any()
+        assert np.allclose(vecs[-1], short.encode([chunk_sentences(chunk.text)[-1][1]])[0], atol=1e-3)
