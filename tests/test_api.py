@@ -73,9 +73,10 @@ def test_ask_answers_with_citations_and_framing(base):
     assert set(body) == {"route", "text", "citations", "standalone_question", "question_id"}
     assert body["route"] == "answer"
     first = body["citations"][0]
-    assert first == {"number": 1, "source": "prolotherapy.md", "chunk_id": "prolotherapy.md#4",
+    assert first == {"number": 1, "source": "prolotherapy.md", "chunk_id": first["chunk_id"],
                      "title": "Understanding Prolotherapy And Its Role In Pain Management",
                      "section": "Timeline And Expected Sessions", "text": first["text"]}
+    assert first["chunk_id"].startswith("prolotherapy.md#")  # which one: tests/test_integration_model.py
     assert "two to three weeks apart" in first["text"]
     assert [c["number"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
     assert "[1]" in body["text"] and "two to three weeks apart" in body["text"]
@@ -101,11 +102,15 @@ def test_emergency_escalates_without_citations(base):
 
 
 def test_healthz_ready_with_index_info(base, shipped_index):
+    from assistant.index import read_manifest
+
     r = httpx.get(base + "/healthz", timeout=10)
     assert r.status_code == 200
     info = r.json()
     assert info["status"] == "ready" and info["problems"] == []
-    assert info["index"]["documents"] == 1 and info["index"]["chunks"] == 12
+    # the one article, in as many chunks as the index it serves holds
+    assert info["index"]["documents"] == 1
+    assert info["index"]["chunks"] == read_manifest(shipped_index)["counts"]["chunks"] > 1
     assert info["index"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert info["index"]["version"].startswith("v-")
     assert info["rebuild"]["running"] is False

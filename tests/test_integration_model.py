@@ -13,9 +13,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from langchain_core.documents import Document as LCDocument
+from test_chunking import NO_PUNCTUATION, NUMBERED_WORDS, SHORT_TITLED, chunk
 from test_index import CORPUS, SETTINGS, SETTINGS_CHUNKING, ranked
 
 from assistant import ROUTES
+from assistant.chunking import Chunker
+from assistant.documents import load_corpus
 from assistant.index import build_index, load_index, read_manifest
 from assistant.sentences import chunk_sentences
 from assistant.text import fold
@@ -303,3 +306,50 @@ def test_minilm_one_pass_sentence_vectors_are_close_to_the_sentences_alone(embed
         cos = (vecs.astype(np.float32) * alone).sum(axis=1)
         assert np.allclose(np.linalg.norm(vecs.astype(np.float32), axis=1), 1.0, atol=1e-2)
         assert (cos > 0.6).all() and (cos < 0.999).all()  # the same sentence, read in its passage
+
+
+# ---- chunk counts with the model's word pieces (tests/test_chunking.py's texts) ---------------------------
+@pytest.mark.parametrize(("text", "max_tokens", "n_chunks"), [
+    (NO_PUNCTUATION, 16, 13), (NO_PUNCTUATION, 32, 6), (NO_PUNCTUATION, 64, 3), (NO_PUNCTUATION, 200, 1),
+    (NUMBERED_WORDS, 16, 40), (NUMBERED_WORDS, 32, 15), (NUMBERED_WORDS, 64, 7), (NUMBERED_WORDS, 200, 2),
+    ("痛" * 300, 32, 13), (SHORT_TITLED, 16, 13), (SHORT_TITLED, 32, 5), (SHORT_TITLED, 64, 3), (SHORT_TITLED, 200, 2),
+], ids=lambda v: v if isinstance(v, int) else None)
+def test_minilm_word_pieces_chunk_counts(embedder, text, max_tokens, n_chunks):
+    if isinstance(text, str):
+        chunks = chunk(embedder, text, max_tokens, overlap=1)
+    else:
+        chunks = Chunker(embedder.count_tokens, max_tokens, 1).chunk(text)
+    assert len(chunks) == n_chunks
+
+
+@pytest.fixture(scope="module")
+def prolotherapy(prolotherapy_md):
+    [doc] = load_corpus(prolotherapy_md.parent).documents
+    return doc
+
+
+def test_prolotherapy_default_chunks(embedder, prolotherapy):
+    chunks = Chunker(embedder.count_tokens, 200, 1).chunk(prolotherapy)
+    title = "Understanding Prolotherapy And Its Role In Pain Management"
+    assert len(chunks) == 12
+    assert all(c.title == title and c.source == "prolotherapy.md" for c in chunks)
+    assert [c.section for c in chunks] == [
+        "",
+        "What Is Proliferation Therapy?",
+        "Inflammation As A Natural Part Of The Repair Process",
+        "Common Solutions Used In Regenerative Injection Therapy",
+        "Timeline And Expected Sessions",
+        "Managing Risks And Expectations After The Procedure",
+        "Tissue Repair Improvements With Proliferation Therapy",
+        "Evidence-Based Benefits Of Prolotherapy In Pain Management",
+        "Conditions Prolotherapy Can Help Manage",
+        "Conditions Prolotherapy Can Help Manage",
+        "The Regenexx Approach To Managing Musculoskeletal Pain",
+        "Start Your Journey To Approaching Musculoskeletal Pain Today",
+    ]
+    # the recovery list fits with its intro; the conditions list does not, so its intro rides along
+    assert "Recovery Considerations:\n- Rest and recovery:" in chunks[4].text
+    assert chunks[4].text.endswith("additional injections may be beneficial.")
+    assert chunks[9].text.startswith("- Osteonecrosis (avascular necrosis):")
+    assert chunks[9].context == (f"{title} > Conditions Prolotherapy Can Help Manage\n"
+                                 "Conditions where prolotherapy may be considered include:")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fakes import FakeEmbedder
 
 from assistant import Assistant
 from assistant.errors import IndexCorruptError
@@ -12,12 +13,18 @@ from assistant.settings import Settings
 
 
 @pytest.fixture
-def built(tmp_path, embedder, two_articles):
-    build_index(Settings(), embedder, two_articles, tmp_path / "index")
+def fake() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def built(tmp_path, fake, two_articles):
+    """The two articles indexed with the fake encoder: storing and reusing sentence vectors needs no model."""
+    build_index(Settings(), fake, two_articles, tmp_path / "index")
     return two_articles, tmp_path / "index"
 
 
-def test_every_sentence_of_every_chunk_is_stored_with_its_number(embedder, built):
+def test_every_sentence_of_every_chunk_is_stored_with_its_number(fake, built):
     _, index_dir = built
     idx = load_index(index_dir)
     assert idx.manifest["counts"]["sentences"] == 4
@@ -25,16 +32,16 @@ def test_every_sentence_of_every_chunk_is_stored_with_its_number(embedder, built
         vecs, numbers = idx.sentences.of_chunk(pos)
         expected = chunk_sentences(chunk.text)
         assert numbers.tolist() == [i for i, _ in expected]
-        want = embedder.encode([t for _, t in expected])
+        want = fake.encode([t for _, t in expected])
         assert np.allclose(vecs.astype(np.float32), want, atol=2e-3)
 
 
-def test_incremental_build_reuses_unchanged_sentence_vectors(embedder, built):
+def test_incremental_build_reuses_unchanged_sentence_vectors(fake, built):
     corpus, index_dir = built
     before = load_index(index_dir)
     (corpus / "sessions.md").write_text("# Treatment Sessions\n\nMost people need three to six visits in all.\n",
                                         encoding="utf-8")
-    report = build_index(Settings(), embedder, corpus, index_dir)
+    report = build_index(Settings(), fake, corpus, index_dir)
     after = load_index(index_dir)
     assert report.embedded == 1
     old = before.sentences.of_chunk([c.id for c in before.chunks].index("parking.md#0"))[0]
