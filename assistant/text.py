@@ -1,4 +1,5 @@
-"""Text utilities shared by every stage: cleaning, sentence spans, and the lexical analyzer."""
+"""Text utilities shared by every stage: cleaning, the one normaliser, sentence spans, and the lexical
+analyzer."""
 from __future__ import annotations
 
 import re
@@ -52,6 +53,43 @@ def latin_share(text: str) -> float:
     if not letters:
         return 1.0
     return sum(unicodedata.name(c, "LATIN").startswith("LATIN") for c in letters) / len(letters)
+
+
+# Characters that show nothing: zero-width spaces and joiners, direction marks, word joiner, BOM, soft hyphen.
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
+# A dash or dot between digits, as in 555\u00b7640\u00b72281 or 555\u2013417\u20130032.
+_DIGIT_DASH = re.compile(r"(?<=\d)[\u00b7\u2010-\u2015\u2212\u30fb](?=\d)")
+_APOSTROPHES = re.compile(r"['\u2019\u2018`]")
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def normalise(text: str) -> str:
+    """The one normaliser of what a patient typed: NFKC (full-width and compatibility forms folded), a dash
+    or dot between digits made "-", invisible characters dropped, look-alike letters from other scripts
+    folded to the Latin letter they imitate. Redaction reads this form; ascii_text, fold_ascii and
+    plain_words (what triage reads) build on it."""
+    text = _DIGIT_DASH.sub("-", unicodedata.normalize("NFKC", text))
+    return fold_look_alikes(_INVISIBLE.sub("", text))
+
+
+def ascii_text(text: str) -> str:
+    """normalise, then the rest transliterated to ASCII (unidecode: "é" -> "e"); plain ASCII text is
+    returned unchanged."""
+    if text.isascii():
+        return text
+    from unidecode import unidecode
+
+    return unidecode(normalise(text))
+
+
+def fold_ascii(text: str) -> str:
+    """ascii_text lowercased, apostrophes dropped ("Can't" -> "cant"); punctuation and spacing kept."""
+    return _APOSTROPHES.sub("", ascii_text(text).lower())
+
+
+def plain_words(text: str) -> str:
+    """Lowercase ASCII words separated by single spaces, apostrophes dropped ("can't" -> "cant")."""
+    return _NOT_WORD.sub(" ", fold_ascii(text)).strip()
 
 
 def clean(text: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from . import prompts
 from .errors import ConfigError
-from .text import fold_look_alikes
+from .text import ascii_text, fold_ascii, plain_words
 
 EMERGENCY, ADVICE, GREETING, QUESTION = "emergency", "advice", "greeting", "question"
 INJECTION_RULE = "prompt injection"
@@ -83,32 +82,9 @@ class RedFlag:
     combine: tuple[tuple[re.Pattern, ...], ...]
 
 
-def triage_text(text: str) -> str:
-    """The message as triage reads it: NFKC (full-width and compatibility forms folded), look-alike
-    letters from other scripts folded to the Latin letter they imitate, the rest transliterated
-    (unidecode); plain ASCII text is unchanged."""
-    if text.isascii():
-        return text
-    from unidecode import unidecode
-
-    return unidecode(fold_look_alikes(unicodedata.normalize("NFKC", text)))
-
-
-def _fold(text: str) -> str:
-    """triage_text, lowercased, accents and apostrophes dropped ("Can't" -> "cant"); punctuation kept."""
-    text = unicodedata.normalize("NFKD", triage_text(text).lower())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return re.sub(r"['\u2019\u2018`]", "", text)
-
-
-def normalise(text: str) -> str:
-    """Lowercase ASCII words separated by single spaces; apostrophes dropped ("can't" -> "cant")."""
-    return re.sub(r"[^a-z0-9]+", " ", _fold(text)).strip()
-
-
 def bag_of_words(text: str) -> list[str]:
     """The word features of the learned layer: unigrams and bigrams of the normalised message."""
-    w = normalise(text).split()
+    w = plain_words(text).split()
     return w + [f"{a} {b}" for a, b in zip(w, w[1:])]
 
 
@@ -302,7 +278,7 @@ class Triager:
 
     def reading(self, text: str) -> str:
         """Lowercase, apostrophes dropped, misspelt keywords corrected; punctuation kept for ConText."""
-        return _WORD_RE.sub(lambda m: self.correct(m.group()), _fold(text))
+        return _WORD_RE.sub(lambda m: self.correct(m.group()), fold_ascii(text))
 
     # ---- red flags ------------------------------------------------------------------------
     def mentions(self, reading: str) -> list[tuple[str, int, int]]:
@@ -341,8 +317,8 @@ class Triager:
     def classify(self, question: str, embed=None, vectors=None) -> Triage:
         """The route for a message. `embed(text)` gives its query vector; `vectors(texts)` (optional) the
         vectors of several texts at once, used to read the sentences of a long message one by one."""
-        text = triage_text(question)
-        plain = normalise(text)
+        text = ascii_text(question)  # the message as triage reads it (the embedding's input too)
+        plain = plain_words(text)
         found = self.findings(text) if plain else []
         asserted = [f for f in found if f.asserted]
         scores: dict = {"findings": [(f.category, f.text, "asserted" if f.asserted else "context") for f in found]}
