@@ -24,7 +24,7 @@ import numpy as np
 
 from . import prompts
 from .errors import ConfigError
-from .text import ascii_text, fold_ascii, plain_words
+from .text import Speller, ascii_text, fold_ascii, plain_words
 
 EMERGENCY, ADVICE, GREETING, QUESTION = "emergency", "advice", "greeting", "question"
 INJECTION_RULE = "prompt injection"
@@ -98,24 +98,6 @@ def context_features(found: list["Finding"]) -> np.ndarray:
 
 
 N_CONTEXT = 6
-
-
-def _close(a: str, b: str, limit: int) -> bool:
-    """Damerau-Levenshtein distance of a and b is at most limit (optimal string alignment)."""
-    if abs(len(a) - len(b)) > limit:
-        return False
-    prev2, prev = None, list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = a[i - 1] != b[j - 1]
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if prev2 is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return False
-        prev2, prev = prev, cur
-    return prev[-1] <= limit
 
 
 def _is_english(word: str) -> bool:
@@ -247,7 +229,8 @@ class Triager:
         self.greeting_words = frozenset(data["greeting"].get("words", []))
         self.acts = [(name, re.compile(p, re.I)) for name, p in data["greeting"].get("acts", {}).items()]
         self.learned = LearnedTriage(Path(model_path) if model_path else MODEL_PATH) if learned else None
-        self._corrections: dict[str, str] = {}
+        # Misspelt keywords of 4+ letters, one edit off (two from 7 letters), same first letter.
+        self.speller = Speller(self.keywords, min_length=4, long_word=7, same_first=True, skip=_is_english)
 
     @staticmethod
     def _redflag(raw: dict) -> RedFlag:
@@ -264,17 +247,7 @@ class Triager:
     def correct(self, word: str) -> str:
         """The red-flag keyword a misspelt word stands for, or the word itself (real English
         words such as "checking" are never "corrected" into "choking")."""
-        hit = self._corrections.get(word)
-        if hit is not None:
-            return hit
-        fixed = word
-        if len(word) >= 4 and word not in self.keywords and not _is_english(word):
-            limit = 1 if len(word) < 7 else 2
-            fixed = next((kw for kw in self.keywords if abs(len(kw) - len(word)) <= limit and kw[0] == word[0]
-                          and _close(word, kw, limit)), word)
-        if len(self._corrections) < 50_000:
-            self._corrections[word] = fixed
-        return fixed
+        return self.speller.correct(word)
 
     def reading(self, text: str) -> str:
         """Lowercase, apostrophes dropped, misspelt keywords corrected; punctuation kept for ConText."""
