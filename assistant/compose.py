@@ -99,22 +99,35 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
     return [(a, b, text) for (a, b), text in chosen.items()]
 
 
+class CitationNumbers:
+    """The one citation numbering: markers numbered by first use (the first passage cited is [1], the next
+    new one [2]...), and the citations in that order. Used by `cite` and by the LLM verifier."""
+
+    def __init__(self, hits: list[Hit]):
+        self.hits = hits
+        self.citations: list[Citation] = []
+        self._numbers: dict[int, int] = {}
+
+    def __call__(self, i: int) -> int:
+        """The number of hits[i], given on its first use."""
+        if i not in self._numbers:
+            h = self.hits[i]
+            self._numbers[i] = len(self.citations) + 1
+            self.citations.append(Citation(self._numbers[i], h.source, h.title, h.chunk_id, h.text, h.section, h.metadata))
+        return self._numbers[i]
+
+
 def cite(selected: list[tuple[int, int, str]], hits: list[Hit]) -> tuple[str, list[Citation]]:
     """Body text with a marker on every sentence, and the ordered citations."""
-    numbers: dict[int, int] = {}
-    citations: list[Citation] = []
+    number = CitationNumbers(hits)
     paragraphs: list[list[str]] = []
     last = None
     for h_i, _, sent in selected:
-        if h_i not in numbers:
-            hit = hits[h_i]
-            numbers[h_i] = len(citations) + 1
-            citations.append(Citation(numbers[h_i], hit.source, hit.title, hit.chunk_id, hit.text, hit.section, hit.metadata))
         if h_i != last:
             paragraphs.append([])
             last = h_i
-        paragraphs[-1].append(f"{sent} [{numbers[h_i]}]")
-    return "\n\n".join(" ".join(p) for p in paragraphs), citations
+        paragraphs[-1].append(f"{sent} [{number(h_i)}]")
+    return "\n\n".join(" ".join(p) for p in paragraphs), number.citations
 
 
 def sources_block(citations: list[Citation]) -> str:

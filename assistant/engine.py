@@ -19,9 +19,8 @@ from .index import load_index
 from .language import detect as detect_language
 from .retrieval import Lexicon, RetrievalConfig, search
 from .settings import Settings, load_settings
-from .text import clean, stem, words
+from .text import clean, plain_words, stem, words
 from .triage import ADVICE, EMERGENCY, GREETING, Triager
-from .triage import normalise as normalise_words
 from .types import Citation, Hit, Reply
 
 # A follow-up read alone replaces the carried-context reading when its answer probability is this much higher.
@@ -126,7 +125,7 @@ class Assistant:
         language where the clinic has the words, that answers are in English, the emergency number and
         the clinic's contact."""
         rules = self._languages.get(lang) or self._languages.get("other", {})
-        folded = normalise_words(q)  # the words lowercased, accents and punctuation dropped
+        folded = plain_words(q)  # the words lowercased, accents and punctuation dropped
         fill = lambda text: text.format(emergency_number=self.settings.emergency_number,  # noqa: E731
                                         clinic_contact=self.settings.clinic_contact)
         found = lambda key: any(p.search(folded) for p in rules.get(key, []))  # noqa: E731

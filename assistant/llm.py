@@ -7,6 +7,7 @@ import os
 import re
 
 from . import prompts, tokens
+from .compose import CitationNumbers
 from .errors import ModelError
 from .text import analyze, split_sentences
 from .types import Citation, Hit
@@ -53,8 +54,7 @@ def supported(sentence: str, passage: str, min_share: float = 0.8) -> bool:
 
 def verify(answer: str, passages: list[Hit]) -> tuple[str, list[Citation]]:
     """Keep sentences that cite a passage that supports them; renumber citations by first use."""
-    numbers: dict[int, int] = {}
-    citations: list[Citation] = []
+    number = CitationNumbers(passages)
     kept: list[str] = []
     for sent in split_sentences(" ".join(answer.split())):
         cited = [int(n) for n in _MARKER.findall(sent)]
@@ -63,15 +63,9 @@ def verify(answer: str, passages: list[Hit]) -> tuple[str, list[Citation]]:
         valid = [n for n in cited if 1 <= n <= len(passages) and supported(bare, passages[n - 1].text)]
         if not bare or not valid:
             continue
-        marks = []
-        for n in dict.fromkeys(valid):
-            if n not in numbers:
-                h = passages[n - 1]
-                numbers[n] = len(citations) + 1
-                citations.append(Citation(numbers[n], h.source, h.title, h.chunk_id, h.text, h.section, h.metadata))
-            marks.append(f"[{numbers[n]}]")
-        kept.append(f"{bare} {''.join(marks)}")
-    return " ".join(kept), citations
+        marks = "".join(f"[{number(n - 1)}]" for n in dict.fromkeys(valid))
+        kept.append(f"{bare} {marks}")
+    return " ".join(kept), number.citations
 
 
 def llm_answer(assistant, question: str, hits: list[Hit]) -> tuple[str, list[Citation]] | None:

@@ -1,6 +1,6 @@
 """Redact personal data before anything is stored: names, addresses, ID numbers, emails, phones, dates.
 
-The text is first normalised (NFKC, look-alike letters folded), so full-width or Cyrillic-spelled
+The text is first normalised (text.normalise: NFKC, look-alike letters folded), so full-width or Cyrillic-spelled
 identifiers are found like plain ones. Presidio's pattern recognizers find emails, phone numbers (with
 the phonenumbers library, many countries), SSNs, card and bank numbers and numeric dates; Presidio
 PatternRecognizers configured here add ID numbers after a label (MRN, member ID, policy...), letter-digit
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .language import detect as detect_language
-from .text import fold_look_alikes, latin_share
+from .text import latin_share, normalise
 
 WORDS_FILE = Path(__file__).resolve().parent / "models" / "pii_words.json.gz"
 LABELS = {"NAME": "[name]", "EMAIL_ADDRESS": "[email]", "PHONE_NUMBER": "[phone]", "DATE_TIME": "[date]",
@@ -511,13 +511,6 @@ def _quiet_tldextract() -> None:
         tx.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
     except Exception:  # noqa: BLE001 - only the email recognizer's TLD check depends on it
         pass
-
-
-def normalise(text: str) -> str:
-    """NFKC (full-width forms), look-alike letters folded, zero-width characters dropped."""
-    text = unicodedata.normalize("NFKC", text)
-    text = re.sub(r"(?<=\d)[\u00b7\u2010-\u2015\u2212\u30fb](?=\d)", "-", text)  # 555·640·2281, 555–417–0032
-    return fold_look_alikes(re.sub(r"[\u200b-\u200f\u2060\ufeff\u00ad]", "", text))
 
 
 NAME_MODES = ("rules", "learned", "union")

@@ -11,12 +11,12 @@ from .embedding import Embedder
 from .followup import content_words
 from .index import Index
 from .settings import Settings
-from .text import analyze, fold, stem, words
+from .text import Speller, analyze, fold, stem, words
 from .types import Hit
 
 
 class Lexicon:
-    """The corpus's words: spelling correction (one edit), lay-word expansion and coverage."""
+    """The corpus's words: spelling correction (one edit, text.Speller), lay-word expansion and coverage."""
 
     def __init__(self, index: Index, synonyms: dict[str, str], coverage: dict | None = None):
         coverage = coverage or {}
@@ -26,35 +26,15 @@ class Lexicon:
         self.vocab: set[str] = set(index.vocabulary)
         self.synonyms = {" ".join(stem(w) for w in words(k)): v for k, v in synonyms.items()}
         self._phrases = sorted(self.synonyms, key=len, reverse=True)
-        self._deletes: dict[str, str] | None = None
+        self.speller = Speller(self.vocab, min_length=5, checked=False)
         self._prefix_set: frozenset[str] | None = None
         indptr = np.asarray(index.bm25.model.scores["indptr"])
         self._df = np.diff(indptr)
         self._n = max(1, int(index.bm25.model.scores["num_docs"]))
 
-    def _delete_map(self) -> dict[str, str]:
-        if self._deletes is None:
-            deletes: dict[str, str] = {}
-            for w in sorted(self.vocab):
-                if len(w) >= 5:
-                    deletes.setdefault(w, w)
-                    for i in range(len(w)):
-                        deletes.setdefault(w[:i] + w[i + 1 :], w)
-            self._deletes = deletes
-        return self._deletes
-
     def correct(self, word: str) -> str:
-        """The corpus word one edit away from an unknown word (5+ letters), else the word."""
-        if len(word) < 5 or word in self.vocab or not self.vocab:
-            return word
-        d = self._delete_map()
-        if word in d:
-            return d[word]
-        for i in range(len(word)):
-            cand = d.get(word[:i] + word[i + 1 :])
-            if cand:
-                return cand
-        return word
+        """The corpus word (5+ letters) one letter off an unknown word of 5+ letters, else the word."""
+        return self.speller.correct(word)
 
     def expand(self, text: str) -> str:
         """The text plus the corpus words for the lay words and misspellings in it."""

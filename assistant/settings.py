@@ -18,6 +18,10 @@ APP_MODES = ("development", "production")
 QUERY_ENCODERS = ("onnx", "torch")
 DB_URL_SCHEMES = ("postgresql", "postgres")
 LOG_FORMATS = ("text", "json")
+ANSWER_DECISIONS = ("rule", "learned")
+# Settings that take one of a few values: validate() names them in its message.
+CHOICES = {"index_type": INDEX_TYPES, "retrieval_mode": RETRIEVAL_MODES, "answer_decision": ANSWER_DECISIONS,
+           "fusion": FUSIONS, "query_encoder": QUERY_ENCODERS, "app_mode": APP_MODES, "log_format": LOG_FORMATS}
 EMBEDDED_MODEL = "embedded"
 CONFIG_FILE_ENV = "ASSISTANT_CONFIG"
 DEFAULT_CONFIG_FILE = "assistant.toml"
@@ -167,28 +171,17 @@ def _coerce(name: str, kind: type, raw: object) -> object:
 
 def validate(s: Settings) -> Settings:
     """Check choices and ranges; the messages list the valid values."""
-    if s.index_type not in INDEX_TYPES:
-        raise ConfigError(f"index_type={s.index_type!r}; choose one of {', '.join(INDEX_TYPES)}.")
+    for name, choices in CHOICES.items():
+        if getattr(s, name) not in choices:
+            raise ConfigError(f"{name}={getattr(s, name)!r}; choose one of {', '.join(choices)}.")
     if s.hnsw_auto_threshold < 1 or s.ivfpq_auto_threshold < 0:
         raise ConfigError("hnsw_auto_threshold must be at least 1 and ivfpq_auto_threshold 0 (never) or more.")
-    if s.retrieval_mode not in RETRIEVAL_MODES:
-        raise ConfigError(
-            f"retrieval_mode={s.retrieval_mode!r}; choose one of {', '.join(RETRIEVAL_MODES)}."
-        )
-    if s.answer_decision not in ("rule", "learned"):
-        raise ConfigError(f"answer_decision={s.answer_decision!r}; choose rule or learned.")
-    if s.fusion not in FUSIONS:
-        raise ConfigError(f"fusion={s.fusion!r}; choose one of {', '.join(FUSIONS)}.")
     if not 0.0 <= s.fusion_alpha <= 1.0:
         raise ConfigError(f"fusion_alpha={s.fusion_alpha}; choose a value from 0 to 1.")
     if not 16 <= s.max_tokens <= 512:
         raise ConfigError(f"max_tokens={s.max_tokens}; choose a value from 16 to 512.")
     if not 0 <= s.overlap_sentences <= 5:
         raise ConfigError(f"overlap_sentences={s.overlap_sentences}; choose 0 to 5.")
-    if s.query_encoder not in QUERY_ENCODERS:
-        raise ConfigError(f"query_encoder={s.query_encoder!r}; choose one of {', '.join(QUERY_ENCODERS)}.")
-    if s.app_mode not in APP_MODES:
-        raise ConfigError(f"app_mode={s.app_mode!r}; choose one of {', '.join(APP_MODES)}.")
     if s.rate_limit_per_minute < 0 or s.rate_limit_burst < 1 or s.max_body_bytes < 1024:
         raise ConfigError("rate_limit_per_minute must be 0 or more, rate_limit_burst at least 1, "
                           "max_body_bytes at least 1024.")
@@ -200,8 +193,6 @@ def validate(s: Settings) -> Settings:
             s.db_url.strip() and "://" not in s.db_url:
         raise ConfigError(f"db_url must start with {' or '.join(x + '://' for x in DB_URL_SCHEMES)} (PostgreSQL), "
                           "or be empty for the SQLite file at db_path.")
-    if s.log_format not in LOG_FORMATS:
-        raise ConfigError(f"log_format={s.log_format!r}; choose one of {', '.join(LOG_FORMATS)}.")
     for item in (x.strip() for x in s.metrics_clients.split(",")):
         if item:
             try:

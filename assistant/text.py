@@ -1,4 +1,5 @@
-"""Text utilities shared by every stage: cleaning, sentence spans, and the lexical analyzer."""
+"""Text utilities shared by every stage: cleaning, the one normaliser, sentence spans, spelling correction
+and the lexical analyzer."""
 from __future__ import annotations
 
 import re
@@ -52,6 +53,43 @@ def latin_share(text: str) -> float:
     if not letters:
         return 1.0
     return sum(unicodedata.name(c, "LATIN").startswith("LATIN") for c in letters) / len(letters)
+
+
+# Characters that show nothing: zero-width spaces and joiners, direction marks, word joiner, BOM, soft hyphen.
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
+# A dash or dot between digits, as in 555\u00b7640\u00b72281 or 555\u2013417\u20130032.
+_DIGIT_DASH = re.compile(r"(?<=\d)[\u00b7\u2010-\u2015\u2212\u30fb](?=\d)")
+_APOSTROPHES = re.compile(r"['\u2019\u2018`]")
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def normalise(text: str) -> str:
+    """The one normaliser of what a patient typed: NFKC (full-width and compatibility forms folded), a dash
+    or dot between digits made "-", invisible characters dropped, look-alike letters from other scripts
+    folded to the Latin letter they imitate. Redaction reads this form; ascii_text, fold_ascii and
+    plain_words (what triage reads) build on it."""
+    text = _DIGIT_DASH.sub("-", unicodedata.normalize("NFKC", text))
+    return fold_look_alikes(_INVISIBLE.sub("", text))
+
+
+def ascii_text(text: str) -> str:
+    """normalise, then the rest transliterated to ASCII (unidecode: "é" -> "e"); plain ASCII text is
+    returned unchanged."""
+    if text.isascii():
+        return text
+    from unidecode import unidecode
+
+    return unidecode(normalise(text))
+
+
+def fold_ascii(text: str) -> str:
+    """ascii_text lowercased, apostrophes dropped ("Can't" -> "cant"); punctuation and spacing kept."""
+    return _APOSTROPHES.sub("", ascii_text(text).lower())
+
+
+def plain_words(text: str) -> str:
+    """Lowercase ASCII words separated by single spaces, apostrophes dropped ("can't" -> "cant")."""
+    return _NOT_WORD.sub(" ", fold_ascii(text)).strip()
 
 
 def clean(text: str) -> str:
@@ -108,6 +146,98 @@ def passage_sentences(text: str) -> list[str]:
         if line:
             out += [line[s:e] for s, e in sentence_spans(line)]
     return out
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Damerau-Levenshtein distance of a and b (optimal string alignment), or limit + 1 when it exceeds limit."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if prev2 is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return min(prev[-1], limit + 1)
+
+
+def _deletions(word: str, depth: int) -> list[str]:
+    """The word, then the word with one letter deleted (left to right), ... up to `depth` letters."""
+    out, layer = [word], [word]
+    for _ in range(depth):
+        layer = list(dict.fromkeys(w[:i] + w[i + 1:] for w in layer for i in range(len(w))))
+        out += layer
+    return list(dict.fromkeys(out))
+
+
+class Speller:
+    """The one spelling corrector: the vocabulary word a misspelt word stands for, else the word itself.
+
+    Only a word of at least `min_length` letters that is neither in the vocabulary nor `skip`ped is
+    corrected, and only to a vocabulary word of at least `min_length` letters (with `same_first`, one with
+    the same first letter). Candidates come from a symmetric-delete map built on first use: every
+    vocabulary word is filed under itself and its deletions (up to one letter, two with `long_word`), and
+    the word's own deletions are looked up there, so a look-up probes a few keys instead of scanning the
+    vocabulary. Which candidate wins:
+    - `checked` (triage's keywords): the alphabetically first one within one edit (a letter added,
+      dropped, changed, or two neighbours swapped), within two for words of `long_word` letters or more;
+    - not `checked` (retrieval's corpus words): the first one found, probing the word itself, then the
+      word less one letter from left to right. A letter deleted on each side also pairs some words two
+      edits apart ("abuse", "cause"); retrieval's coverage and expansion were tuned with that.
+    Answers are remembered (up to 50,000 words)."""
+
+    def __init__(self, vocabulary, *, min_length: int, checked: bool = True, long_word: int | None = None,
+                 same_first: bool = False, skip=None):
+        self.vocabulary = frozenset(vocabulary)
+        self.min_length = min_length
+        self.checked = checked
+        self.long_word = long_word
+        self.same_first = same_first
+        self.skip = skip
+        self._keys: dict[str, str | list[str]] | None = None
+        self._answers: dict[str, str] = {}
+
+    def _limit(self, word: str) -> int:
+        return 2 if self.long_word is not None and len(word) >= self.long_word else 1
+
+    def _map(self) -> dict[str, str | list[str]]:
+        if self._keys is None:
+            depth = 1 if self.long_word is None else 2
+            keys: dict[str, str | list[str]] = {}
+            for w in sorted(self.vocabulary):
+                if len(w) >= self.min_length:
+                    for key in _deletions(w, depth):
+                        got = keys.get(key)
+                        if got is None:
+                            keys[key] = w
+                        elif isinstance(got, str):
+                            keys[key] = [got, w]
+                        else:
+                            got.append(w)
+            self._keys = keys
+        return self._keys
+
+    def correct(self, word: str) -> str:
+        hit = self._answers.get(word)
+        if hit is not None:
+            return hit
+        fixed = word
+        if len(word) >= self.min_length and word not in self.vocabulary and not (self.skip and self.skip(word)):
+            keys, limit = self._map(), self._limit(word)
+            found = [c for key in _deletions(word, limit) if (got := keys.get(key)) is not None
+                     for c in ((got,) if isinstance(got, str) else got) if not self.same_first or c[0] == word[0]]
+            if self.checked:
+                fixed = min((c for c in found if edit_distance(word, c, limit) <= limit), default=word)
+            elif found:
+                fixed = found[0]
+        if len(self._answers) < 50_000:
+            self._answers[word] = fixed
+        return fixed
 
 
 def _stemmer():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from . import prompts
 from .errors import ConfigError
-from .text import fold_look_alikes
+from .text import Speller, ascii_text, fold_ascii, plain_words
 
 EMERGENCY, ADVICE, GREETING, QUESTION = "emergency", "advice", "greeting", "question"
 INJECTION_RULE = "prompt injection"
@@ -83,32 +82,9 @@ class RedFlag:
     combine: tuple[tuple[re.Pattern, ...], ...]
 
 
-def triage_text(text: str) -> str:
-    """The message as triage reads it: NFKC (full-width and compatibility forms folded), look-alike
-    letters from other scripts folded to the Latin letter they imitate, the rest transliterated
-    (unidecode); plain ASCII text is unchanged."""
-    if text.isascii():
-        return text
-    from unidecode import unidecode
-
-    return unidecode(fold_look_alikes(unicodedata.normalize("NFKC", text)))
-
-
-def _fold(text: str) -> str:
-    """triage_text, lowercased, accents and apostrophes dropped ("Can't" -> "cant"); punctuation kept."""
-    text = unicodedata.normalize("NFKD", triage_text(text).lower())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return re.sub(r"['\u2019\u2018`]", "", text)
-
-
-def normalise(text: str) -> str:
-    """Lowercase ASCII words separated by single spaces; apostrophes dropped ("can't" -> "cant")."""
-    return re.sub(r"[^a-z0-9]+", " ", _fold(text)).strip()
-
-
 def bag_of_words(text: str) -> list[str]:
     """The word features of the learned layer: unigrams and bigrams of the normalised message."""
-    w = normalise(text).split()
+    w = plain_words(text).split()
     return w + [f"{a} {b}" for a, b in zip(w, w[1:])]
 
 
@@ -122,24 +98,6 @@ def context_features(found: list["Finding"]) -> np.ndarray:
 
 
 N_CONTEXT = 6
-
-
-def _close(a: str, b: str, limit: int) -> bool:
-    """Damerau-Levenshtein distance of a and b is at most limit (optimal string alignment)."""
-    if abs(len(a) - len(b)) > limit:
-        return False
-    prev2, prev = None, list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = a[i - 1] != b[j - 1]
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if prev2 is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return False
-        prev2, prev = prev, cur
-    return prev[-1] <= limit
 
 
 def _is_english(word: str) -> bool:
@@ -271,7 +229,8 @@ class Triager:
         self.greeting_words = frozenset(data["greeting"].get("words", []))
         self.acts = [(name, re.compile(p, re.I)) for name, p in data["greeting"].get("acts", {}).items()]
         self.learned = LearnedTriage(Path(model_path) if model_path else MODEL_PATH) if learned else None
-        self._corrections: dict[str, str] = {}
+        # Misspelt keywords of 4+ letters, one edit off (two from 7 letters), same first letter.
+        self.speller = Speller(self.keywords, min_length=4, long_word=7, same_first=True, skip=_is_english)
 
     @staticmethod
     def _redflag(raw: dict) -> RedFlag:
@@ -288,21 +247,11 @@ class Triager:
     def correct(self, word: str) -> str:
         """The red-flag keyword a misspelt word stands for, or the word itself (real English
         words such as "checking" are never "corrected" into "choking")."""
-        hit = self._corrections.get(word)
-        if hit is not None:
-            return hit
-        fixed = word
-        if len(word) >= 4 and word not in self.keywords and not _is_english(word):
-            limit = 1 if len(word) < 7 else 2
-            fixed = next((kw for kw in self.keywords if abs(len(kw) - len(word)) <= limit and kw[0] == word[0]
-                          and _close(word, kw, limit)), word)
-        if len(self._corrections) < 50_000:
-            self._corrections[word] = fixed
-        return fixed
+        return self.speller.correct(word)
 
     def reading(self, text: str) -> str:
         """Lowercase, apostrophes dropped, misspelt keywords corrected; punctuation kept for ConText."""
-        return _WORD_RE.sub(lambda m: self.correct(m.group()), _fold(text))
+        return _WORD_RE.sub(lambda m: self.correct(m.group()), fold_ascii(text))
 
     # ---- red flags ------------------------------------------------------------------------
     def mentions(self, reading: str) -> list[tuple[str, int, int]]:
@@ -341,8 +290,8 @@ class Triager:
     def classify(self, question: str, embed=None, vectors=None) -> Triage:
         """The route for a message. `embed(text)` gives its query vector; `vectors(texts)` (optional) the
         vectors of several texts at once, used to read the sentences of a long message one by one."""
-        text = triage_text(question)
-        plain = normalise(text)
+        text = ascii_text(question)  # the message as triage reads it (the embedding's input too)
+        plain = plain_words(text)
         found = self.findings(text) if plain else []
         asserted = [f for f in found if f.asserted]
         scores: dict = {"findings": [(f.category, f.text, "asserted" if f.asserted else "context") for f in found]}

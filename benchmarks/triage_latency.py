@@ -43,7 +43,8 @@ def main() -> int:
 
     from assistant.embedding import Embedder
     from assistant.settings import Settings
-    from assistant.triage import Triager, triage_text
+    from assistant.text import ascii_text
+    from assistant.triage import Triager
 
     texts = [r["text"] for half in HALVES for r in load_half(half)]
     embedder = Embedder(query_encoder="onnx")
@@ -56,7 +57,7 @@ def main() -> int:
     for _ in range(args.repeat):
         for text in texts:
             t0 = time.perf_counter()
-            vec = onnx.encode([triage_text(text)])[0]
+            vec = onnx.encode([ascii_text(text)])[0]
             t1 = time.perf_counter()
             triager.classify(text, embed=lambda _t, v=vec: v, vectors=embedder.encode_queries)
             t2 = time.perf_counter()

@@ -24,7 +24,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.redact import HASH_DIM, NAME_MODEL, _hash, normalise, token_features  # noqa: E402
+from assistant.redact import HASH_DIM, NAME_MODEL, _hash, token_features  # noqa: E402
+from assistant.text import normalise  # noqa: E402
 
 MEDQUAD = ROOT.parent / "shared" / "datasets" / "medquad" / "medquad.jsonl"
 AUTHORED = [ROOT / "evals" / "pii" / "tuning", ROOT / "evals" / "pii" / "training"]

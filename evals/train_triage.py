@@ -92,9 +92,9 @@ def messages() -> list[dict]:
 def embed(texts: list[str]) -> np.ndarray:
     """The vectors triage sees at run time (the same model and normalisation as the query encoder)."""
     from assistant.embedding import Embedder
-    from assistant.triage import triage_text
+    from assistant.text import ascii_text
 
-    return Embedder("embedded").encode([triage_text(t) for t in texts])
+    return Embedder("embedded").encode([ascii_text(t) for t in texts])
 
 
 def vocabulary(texts: list[str], min_df: int = 3) -> list[str]:

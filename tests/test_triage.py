@@ -5,8 +5,9 @@ import pytest
 
 from assistant.errors import ConfigError
 from assistant.settings import Settings
+from assistant.text import ascii_text, plain_words
 from assistant.triage import (ADVICE, EMERGENCY, GREETING, INJECTION_RULE, QUESTION, LearnedTriage, Triager,
-                              bag_of_words, normalise, triage_text)
+                              bag_of_words)
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +117,9 @@ def test_look_alike_and_full_width_letters(rules, text):
     assert rules.classify(text).route == EMERGENCY
 
 
-def test_triage_text_leaves_ascii_alone_and_folds_the_rest():
-    assert triage_text("How many sessions?") == "How many sessions?"
-    assert triage_text("ｃｈｅｓｔ") == "chest" and triage_text("саn") == "can"
+def test_ascii_text_leaves_ascii_alone_and_folds_the_rest():
+    assert ascii_text("How many sessions?") == "How many sessions?"
+    assert ascii_text("ｃｈｅｓｔ") == "chest" and ascii_text("саn") == "can"
 
 
 def test_bag_of_words_is_unigrams_and_bigrams():
@@ -188,8 +189,8 @@ def test_keyword_spelling(rules, word, fixed):
     assert rules.correct(word) == fixed
 
 
-def test_normalise():
-    assert normalise("Can't  BREATHE!!") == "cant breathe"
+def test_plain_words():
+    assert plain_words("Can't  BREATHE!!") == "cant breathe"
 
 
 def test_markup_is_not_read_as_words_but_injection_tags_still_are(classify):
