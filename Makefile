@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer pii-eval pii-words train-pii bench-venv bench-langchain language-eval axe
+.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer train-sentences pii-eval pii-words train-pii bench-venv bench-langchain language-eval axe
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -141,15 +141,22 @@ answers-eval: index library
 # The same, held at the figures this commit reaches on the held-out half (README); the issue's floors are higher.
 answers-gate: index library
 	$(PY) evals/answers_eval.py --seed-index index --library-index runs/library/index --out runs/answers_eval.json \
-		--fail-under heldout:seed:answered=0.58 heldout:seed:not_answered=0.92 heldout:library:answered=0.77 \
+		--fail-under heldout:seed:answered=0.58 heldout:seed:not_answered=0.9 heldout:library:answered=0.77 \
 		heldout:library:not_answered=0.47 heldout:seed:hit@3=0.8 heldout:library:hit@3=0.82 \
-		heldout:seed:first_sentence=0.33 heldout:library:first_sentence=0.48
+		heldout:seed:first_sentence=0.38 heldout:library:first_sentence=0.5 \
+		heldout:seed:citation_precision=0.4 heldout:library:citation_precision=0.38
 
 # Retrain the answer decision (assistant/models/answer.npz): MedQuAD leave-answer-out, plus the tuning authors.
 train-answer: index library
 	$(PY) -m pip install -q -e ".[train]"
 	$(PY) evals/train_answer.py --tuning evals/answers/tuning/dorothy.jsonl evals/answers/tuning/kayla.jsonl \
 		evals/answers/tuning/linda.jsonl --library-index runs/library/index runs/library/index runs/library/index
+
+# Retrain the answer-sentence model (assistant/models/answer_sentences.npz): MedQuAD outside the library's
+# sources, plus the tuning authors; `--cross-validate` prints its leave-one-author-out scores instead.
+train-sentences: index library
+	$(PY) -m pip install -q -e ".[train]"
+	$(PY) evals/train_sentences.py
 
 train-triage: $(STAMP)
 	$(PY) -m pip install -q -e ".[train]"

@@ -27,10 +27,13 @@ PASSAGE_DECAY = 0.15
 SAME_PASSAGE = 0.8
 OTHER_PASSAGE = 0.9
 LIST_ITEMS = 5
+# With the answer-sentence model's p (assistant/answer_sentences.py) it weighs this much beside the two.
+ANSWER_P_WEIGHT = 1.0
 
 
 def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words: int = 120,
-                     max_passages: int = 3, max_sentences: int = 3) -> list[tuple[int, int, str]]:
+                     max_passages: int = 3, max_sentences: int = 3,
+                     probs: dict | None = None) -> list[tuple[int, int, str]]:
     """(passage index, sentence index, sentence) chosen to answer the question, best answer first.
 
     Every sentence of the top passages is scored by how well it answers the question (its cosine to the
@@ -38,7 +41,9 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
     The best one leads. Others follow in order of that score only while they match nearly as well: from
     the same passage, or from another passage only when they bring a question word the chosen sentences
     lack. A sentence that leans back ("These ...") brings its predecessor; one that introduces a list
-    (ends with ":") brings the list."""
+    (ends with ":") brings the list. `probs` ({(passage, sentence): p}, the answer-sentence model's) adds
+    how likely each sentence is to answer this question to its score, and the best of all leads (chosen by
+    leave-one-author-out scores on the tuning authors: evals/train_sentences.py --cross-validate)."""
     q = set(analyze(lexicon.expand(question)))
     idf = lexicon.idf(sorted(q))
     sentences = {h_i: passage_sentences(hit.text) for h_i, hit in enumerate(hits[:max_passages])}
@@ -57,12 +62,17 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
         return []
     top = max(overlap.values()) or 1.0
     sim = {k: hits[k[0]].sentence_scores.get(k[1], 0.0) for k in overlap}
-    match = {k: (LEXICAL_WEIGHT * ov / top + sim[k]) * (1 - PASSAGE_DECAY * k[0]) for k, ov in overlap.items()}
+    probs = probs or {}
+    match = {k: (LEXICAL_WEIGHT * ov / top + sim[k] + ANSWER_P_WEIGHT * probs.get(k, 0.0)) * (1 - PASSAGE_DECAY * k[0])
+             for k, ov in overlap.items()}
     ranked = sorted(match, key=lambda k: (-match[k], k))
-    # The lead sentence comes from the passage holding the sentence closest to the question (of the top
-    # two; the top one on a tie), the best-scoring one in it; the others follow by score.
-    lead = max(sorted({h for h, _ in match})[:2], key=lambda h: (max(sim[k] for k in match if k[0] == h), -h))
-    anchor = max((k for k in ranked if k[0] == lead), key=lambda k: match[k])
+    if probs:  # the sentence most likely to answer (by the model, its cosine and its words together) leads
+        anchor = ranked[0]
+    else:
+        # The lead sentence comes from the passage holding the sentence closest to the question (of the top
+        # two; the top one on a tie), the best-scoring one in it; the others follow by score.
+        lead = max(sorted({h for h, _ in match})[:2], key=lambda h: (max(sim[k] for k in match if k[0] == h), -h))
+        anchor = max((k for k in ranked if k[0] == lead), key=lambda k: match[k])
     best = match[anchor] or 1.0
     chosen: dict[tuple[int, int], str] = {}
     used = 0

@@ -9,7 +9,7 @@ its answer passage present, with only that section removed, and with its whole a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +85,8 @@ class Decision:
     outcome: str          # answer | closest | abstain
     p_answer: float
     signals: dict
+    # {(passage rank, sentence number): p that it answers} from the answer-sentence model, when it ran
+    sentence_probs: dict = field(default_factory=dict)
 
 
 class AnswerModel:

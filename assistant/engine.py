@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import prompts
+from .answer_sentences import SentenceScorer
 from .compose import cite, select_sentences, sources_block, with_framing
 from .decide import ABSTAIN, ANSWER, CLOSEST, AnswerModel, Decision
 from .embedding import Embedder
@@ -63,6 +64,9 @@ class Assistant:
         flags = [str(f) for f in profile.get("red_flags", []) if str(f).strip()]
         self._red_flags = re.compile(r"\b(?:" + "|".join(re.escape(f) for f in flags) + r")\b", re.I) if flags else None
         self._answer_model: AnswerModel | None = None  # loaded on first use (answer_decision = "learned")
+        self._sentence_scorer = SentenceScorer() if settings.sentence_model and index.sentences is not None else None
+        if self._sentence_scorer and not self._sentence_scorer.fits(embedder.model_id):
+            self._sentence_scorer = None  # trained on another encoder's vectors: the rule and ordering alone
         # Words of the articles' titles: what a follow-up's "it" may name (a treatment, a condition).
         titles = set(index.manifest.get("titles", {}).values())
         self._title_stems = {stem(w) for t in titles for w in words(t or "") if self.lexicon.salience(w) > 0}
@@ -155,14 +159,14 @@ class Assistant:
         topics_line = ("\n\nTopics our materials do cover:\n" + "\n".join(f"- {t}" for t in near)) if near else ""
         return self._fill("abstain", topics_line=topics_line)
 
-    def _answer_body(self, question: str, hits: list[Hit]) -> tuple[str, list[Citation]]:
+    def _answer_body(self, question: str, hits: list[Hit], probs: dict | None = None) -> tuple[str, list[Citation]]:
         if self.settings.llm_model or self._chat_model is not None:
             from .llm import llm_answer
 
             result = llm_answer(self, question, hits)
             if result is not None:
                 return result
-        chosen = select_sentences(question, hits, self.lexicon, self.settings.answer_words)
+        chosen = select_sentences(question, hits, self.lexicon, self.settings.answer_words, probs=probs)
         body, citations = cite(chosen, hits)
         return body, citations
 
@@ -180,10 +184,21 @@ class Assistant:
         answer = s.answer_cutoff if s.answer_cutoff >= 0 else self.index.calibration.get("answer_cutoff", model.answer)
         return float(answer), float(s.closest_cutoff if s.closest_cutoff >= 0 else model.closest)
 
-    def decide(self, question: str, hits: list[Hit], vec: np.ndarray | None = None) -> Decision:
+    def rank(self, question: str, vec: np.ndarray, k: int) -> tuple[list[Hit], dict]:
+        """The top k passages for a question and the answer-sentence model's p for the sentences of the top
+        three ({(rank, sentence number): p}; {} without the model)."""
+        hits = search(self.index, self.embedder, self.lexicon, question, k=k, config=self.retrieval, vec=vec)
+        if not self._sentence_scorer:
+            return hits, {}
+        asked = question_focus(question, self.is_entity_word, min_words=0)
+        return hits, self._sentence_scorer.score_hits(asked, vec, hits, self.index)
+
+    def decide(self, question: str, hits: list[Hit], vec: np.ndarray | None = None,
+               probs: dict | None = None) -> Decision:
         """Whether the retrieved passages answer the question: answer, closest (a near miss: the nearest
         passages, hedged) or abstain, with the signals behind it. By the rule (`covered`; p_answer 1, 0.5
-        or 0 for the three outcomes) or, with answer_decision = "learned", by assistant/decide.py."""
+        or 0 for the three outcomes) or, with answer_decision = "learned", by assistant/decide.py. `probs`:
+        the answer-sentence model's for these hits (`rank`), computed here when not given."""
         if self.settings.answer_decision == "learned":
             answer, closest = self.answer_cutoffs()
             return self.answer_model.decide(question, hits, self.lexicon, answer=answer, closest=closest)
@@ -191,16 +206,22 @@ class Assistant:
         _, d_scores = self.index.dense_search(vec, 1)
         # Coverage is judged on what the message asks (its question sentences), not its asides.
         asked = question_focus(question, self.is_entity_word, min_words=0)
-        ok, signals = self.covered(asked, hits, float(d_scores[0]) if len(d_scores) else 0.0)
+        if probs is None:
+            probs = self._sentence_scorer.score_hits(asked, vec, hits, self.index) if self._sentence_scorer else {}
+        top3 = [p for (h, _), p in probs.items() if h < 3]
+        ok, signals = self.covered(asked, hits, float(d_scores[0]) if len(d_scores) else 0.0,
+                                   max(top3) if top3 else None)
         # The library knows the words but the passages found lack some: the closest passages, hedged.
         outcome = ANSWER if ok else CLOSEST if signals.pop("near") else ABSTAIN
-        return Decision(outcome, 1.0 if ok else 0.5 if outcome == CLOSEST else 0.0, signals)
+        return Decision(outcome, 1.0 if ok else 0.5 if outcome == CLOSEST else 0.0, signals, probs)
 
-    def covered(self, question: str, hits: list[Hit], top_dense: float) -> tuple[bool, dict]:
+    def covered(self, question: str, hits: list[Hit], top_dense: float,
+                answer_p: float | None = None) -> tuple[bool, dict]:
         """Whether the sources cover the question, with the signals behind the decision: the question's
         salient words are in the corpus and in the passages retrieved for it (a large library mentions
         nearly every word somewhere), each weighed together with how closely one sentence of those
-        passages matches it."""
+        passages matches it; and, with the answer-sentence model (`answer_p`, its best p over the top
+        passages), that one of their sentences answers it."""
         s = self.settings
         coverage, missing = self.lexicon.coverage(question)
         in_passages, missing_here = self.lexicon.coverage(question, [h.text for h in hits[:3]])
@@ -212,13 +233,17 @@ class Assistant:
         else:
             near = near and coverage + s.abstain_sentence_weight * top_sentence >= s.abstain_min_score
             ok = near and in_passages + s.passage_sentence_weight * top_sentence >= s.passage_min_score
-        return ok, {"near": near and not ok, "top_dense": round(top_dense, 4), "coverage": round(coverage, 4), "missing_words": missing,
+        if answer_p is not None:
+            ok = bool(hits) and top_dense >= s.abstain_min_dense and (
+                (ok and answer_p >= s.answer_min_sentence_p) or answer_p >= s.answer_sure_sentence_p)
+        return ok, {"near": near and not ok, "answer_p": None if answer_p is None else round(answer_p, 4), "top_dense": round(top_dense, 4), "coverage": round(coverage, 4), "missing_words": missing,
                     "passage_coverage": round(in_passages, 4), "missing_in_passages": missing_here,
                     "top_sentence": None if top_sentence is None else round(top_sentence, 4)}
 
-    def _closest_body(self, question: str, hits: list[Hit]) -> tuple[str, list[Citation]]:
+    def _closest_body(self, question: str, hits: list[Hit], probs: dict | None = None) -> tuple[str, list[Citation]]:
         """For a near miss: the nearest sentences, cited, under a hedge that they may not answer it."""
-        chosen = select_sentences(question, hits, self.lexicon, min(self.settings.answer_words, 60), max_passages=2)
+        chosen = select_sentences(question, hits, self.lexicon, min(self.settings.answer_words, 60), max_passages=2,
+                                  probs=probs)
         body, citations = cite(chosen, hits)
         if not body:
             return self._abstain_body(hits), []
@@ -290,9 +315,8 @@ class Assistant:
 
         def find(text: str) -> tuple[list[Hit], Decision]:
             vec = embed(text)
-            found = search(self.index, self.embedder, self.lexicon, text, k=max(s.top_k, 5), config=self.retrieval,
-                           vec=vec)
-            return found, self.decide(text, found, vec)
+            found, probs = self.rank(text, vec, max(s.top_k, 5))
+            return found, self.decide(text, found, vec, probs)
 
         hits, decision = find(standalone)
         if standalone != focus:
@@ -315,13 +339,13 @@ class Assistant:
             body = self._fill("advice")
             citations: list[Citation] = []
             if ok:
-                answer, citations = self._answer_body(standalone, hits)
+                answer, citations = self._answer_body(standalone, hits, decision.sentence_probs)
                 if answer:
                     body += "\n\nHere is general information from our materials:\n\n" + answer + "\n\n" + sources_block(citations)
             lap("compose", t)
             return self._reply("advice", body, citations=citations, **common)
         if ok:
-            answer, citations = self._answer_body(standalone, hits)
+            answer, citations = self._answer_body(standalone, hits, decision.sentence_probs)
             missing_type = self.missing_answer_type(standalone, answer) if answer else None
             if missing_type:
                 common["signals"] = common["signals"] | {"missing_answer_type": missing_type}
@@ -332,7 +356,7 @@ class Assistant:
         if ok or decision.outcome == CLOSEST:
             # A near miss keeps route "abstain" (it is not answered as if covered), with the nearest
             # passages as its citations.
-            body, citations = self._closest_body(standalone, hits)
+            body, citations = self._closest_body(standalone, hits, decision.sentence_probs)
             lap("compose", t)
             return self._reply("abstain", body, citations=citations, **common)
         lap("compose", t)

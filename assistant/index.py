@@ -179,6 +179,7 @@ class Index:
     vocabulary: list[str] = field(default_factory=list)
     sentences: SentenceVectors | None = None
     _by_id: dict = field(default_factory=dict, repr=False)
+    _positions: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -219,6 +220,12 @@ class Index:
         top = top[np.argsort(-scores[top], kind="stable")]
         top = top[scores[top] > 0]
         return top, scores[top]
+
+    def position(self, chunk_id: str) -> int | None:
+        """The chunk's row in the vectors (and the sentence vectors), None for an unknown id."""
+        if not self._positions:
+            self._positions = {c.id: i for i, c in enumerate(self.chunks)}
+        return self._positions.get(chunk_id)
 
     def chunk(self, chunk_id: str) -> Chunk:
         if not self._by_id:

@@ -83,6 +83,13 @@ class Settings:
     # -1 uses the index's calibration, else the trained model's cut-offs). Not the default yet: on the
     # independently written sets it answers fewer answerable questions (README, Answer decision).
     answer_decision: str = "rule"
+    # The answer-sentence model (assistant/answer_sentences.py, learned on MedQuAD): p that a retrieved
+    # sentence answers the question. The rule answers only when the best p of the top 3 passages reaches
+    # answer_min_sentence_p, and also answers, whatever the word coverage, at answer_sure_sentence_p; the
+    # answer's sentences are ordered by p. sentence_model = false: the rule and ordering as before.
+    sentence_model: bool = True
+    answer_min_sentence_p: float = 0.0
+    answer_sure_sentence_p: float = 1.01
     answer_cutoff: float = -1.0
     closest_cutoff: float = -1.0
     answer_words: int = 120

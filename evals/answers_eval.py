@@ -84,6 +84,7 @@ def run(bot: Assistant, cases: list[dict]) -> list[dict]:
         rank = next((i + 1 for i, h in enumerate(r.retrieved[:5]) if ev and supports(h.text, ev)), None)
         rows.append({"id": c["id"], "author": c["author"], "kind": c["kind"], "form": c.get("form", ""),
                      "route": r.route, "decision": r.signals.get("decision"), "p_answer": r.signals.get("p_answer"),
+                     "answer_p": r.signals.get("answer_p"),
                      "first_support_rank": rank, "sentences": len(sents),
                      "first_carries": bool(sents) and carries(sents[0], ev),
                      "carrying": sum(carries(s, ev) for s in sents),
