@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from . import weights
 from .followup import content_words
 from .text import passage_sentences, stem, words
 
-MODEL_PATH = Path(__file__).resolve().parent / "models" / "answer_sentences.npz"
+MODEL_PATH = weights.MODELS / "answer_sentences.npz"
 # Per-pair scalars beside the vectors' interaction: cosine; the share of the question's own words (its
 # subject's title words aside) the sentence holds; whether it states a number; its length.
 SCALARS = ("cosine", "overlap", "number", "length")
@@ -53,13 +53,7 @@ class SentenceScorer:
     """p(sentence answers question) from `pair_features`: one hidden layer (ReLU) or none, logistic output."""
 
     def __init__(self, path: str | Path = MODEL_PATH):
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"Cannot read the sentence model {path} ({exc}); rebuild it with "
-                              "`python evals/train_sentences.py` or reinstall the package.") from None
-        if tuple(str(n) for n in data["scalars"]) != SCALARS:
-            raise ConfigError(f"{path} was trained on other signals; rerun evals/train_sentences.py.")
+        data = weights.load(path, "evals/train_sentences.py", "scalars", SCALARS)
         self.mean, self.scale = data["mean"].astype(np.float32), data["scale"].astype(np.float32)
         # w1/b1: a hidden ReLU layer; without them the model is a logistic regression on the features
         self.w1 = data["w1"].astype(np.float32) if "w1" in data else None

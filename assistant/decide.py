@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from . import weights
 from .followup import content_words
 from .text import analyze, stem, words
 
-MODEL_PATH = Path(__file__).resolve().parent / "models" / "answer.npz"
+MODEL_PATH = weights.MODELS / "answer.npz"
 ANSWER, CLOSEST, ABSTAIN = "answer", "closest", "abstain"
 # Signals that mean the same on a 12-passage corpus and a 6,000-passage one: how closely the best sentences
 # and passage match the question, and how much of its specific wording the top passages hold. (The fused
@@ -94,14 +94,7 @@ class AnswerModel:
     passages with a hedge at or above `closest`, else abstain."""
 
     def __init__(self, path: str | Path = MODEL_PATH):
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"Cannot read the answer decision model {path} ({exc}); rebuild it with "
-                              "`python evals/train_answer.py` or reinstall the package.") from None
-        names = tuple(str(n) for n in data["features"])
-        if names != FEATURES:
-            raise ConfigError(f"{path} was trained on other signals ({', '.join(names)}); rerun evals/train_answer.py.")
+        data = weights.load(path, "evals/train_answer.py", "features", FEATURES)
         self.mean, self.scale = data["mean"], data["scale"]
         self.coef, self.intercept = data["coef"], float(data["intercept"])
         self.answer, self.closest = float(data["answer"]), float(data["closest"])

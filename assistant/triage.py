@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import prompts
+from . import prompts, weights
 from .errors import ConfigError
 from .text import Speller, ascii_text, fold_ascii, plain_words
 
@@ -30,7 +30,7 @@ EMERGENCY, ADVICE, GREETING, QUESTION = "emergency", "advice", "greeting", "ques
 INJECTION_RULE = "prompt injection"
 DISPOSITIONS = ("911", "crisis", "urgent")
 DISPOSITION_MESSAGES = {"911": "escalation", "crisis": "escalation_self_harm", "urgent": "escalation_urgent"}
-MODEL_PATH = Path(__file__).resolve().parent / "models" / "triage.npz"
+MODEL_PATH = weights.MODELS / "triage.npz"
 # A pair of sentences of a long message that the message as a whole does not carry escalates on its own
 # only at or above this learned probability (see Triager.classify).
 PART_ALONE = 0.9
@@ -172,17 +172,15 @@ class LearnedTriage:
     disposition."""
 
     def __init__(self, path: Path = MODEL_PATH):
-        if not Path(path).is_file():
-            raise ConfigError(f"No triage model at {path}. Run `python evals/train_triage.py` to make it.")
-        with np.load(path, allow_pickle=False) as z:
-            self.vocab = {w: i for i, w in enumerate(z["vocab"].tolist())}
-            self.bow_weight = float(z["bow_weight"])
-            self.heads = {name: (z[f"{name}_coef"].astype(np.float32), z[f"{name}_bias"].astype(np.float32),
-                                 tuple(z[f"{name}_classes"].tolist()))
-                          for name in ("intent", "category", "disposition")}
-            self.hidden = (z["emergency_w1"].astype(np.float32), z["emergency_b1"].astype(np.float32),
-                           z["emergency_w2"].astype(np.float32), float(z["emergency_b2"]))
-            self.thresholds = {k: float(v) for k, v in zip(z["threshold_names"].tolist(), z["threshold_values"])}
+        z = weights.load(path, "evals/train_triage.py")
+        self.vocab = {w: i for i, w in enumerate(z["vocab"].tolist())}
+        self.bow_weight = float(z["bow_weight"])
+        self.heads = {name: (z[f"{name}_coef"].astype(np.float32), z[f"{name}_bias"].astype(np.float32),
+                             tuple(z[f"{name}_classes"].tolist()))
+                      for name in ("intent", "category", "disposition")}
+        self.hidden = (z["emergency_w1"].astype(np.float32), z["emergency_b1"].astype(np.float32),
+                       z["emergency_w2"].astype(np.float32), float(z["emergency_b2"]))
+        self.thresholds = {k: float(v) for k, v in zip(z["threshold_names"].tolist(), z["threshold_values"])}
         self.dim = self.heads["intent"][0].shape[1] - len(self.vocab) - N_CONTEXT
 
     def _linear(self, coef: np.ndarray, bias: np.ndarray, vecs: np.ndarray, texts: list[str],
