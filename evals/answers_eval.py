@@ -37,6 +37,8 @@ from assistant.text import analyze  # noqa: E402
 
 SETS = REPO / "evals" / "answers"
 SEED_SOURCE = "prolotherapy.md"
+# The answer decision's signals kept in each row (for fitting or checking a decision on them)
+SIGNALS = ("top_dense", "coverage", "passage_coverage", "top_sentence")
 _MARKED = re.compile(r"(.+?)\s\[(\d+)\](?=\s|$)", re.S)
 
 
@@ -85,6 +87,7 @@ def run(bot: Assistant, cases: list[dict]) -> list[dict]:
         rows.append({"id": c["id"], "author": c["author"], "kind": c["kind"], "form": c.get("form", ""),
                      "route": r.route, "decision": r.signals.get("decision"), "p_answer": r.signals.get("p_answer"),
                      "answer_p": r.signals.get("answer_p"),
+                     **{k: r.signals.get(k) for k in SIGNALS},
                      "first_support_rank": rank, "sentences": len(sents),
                      "first_carries": bool(sents) and carries(sents[0], ev),
                      "carrying": sum(carries(s, ev) for s in sents),
