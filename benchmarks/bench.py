@@ -292,14 +292,21 @@ def warm_ask(args, tmp: Path) -> dict:
 
 
 # ---- index build -------------------------------------------------------------------------------------
-def build(args, tmp: Path, sentences: bool = True) -> dict:
-    """build_throughput.py on a MedQuAD subset; sentences=False builds chunk vectors only (as indexes above
-    sentence_vectors_max_chunks are built), the same encoding work as the raw pass it is compared with."""
-    out_file = tmp / f"build_throughput{'' if sentences else '_chunks_only'}.json"
+BUILD_VARIANTS = {  # settings over the defaults, by variant
+    "default": {},
+    "chunks_only": {"ASSISTANT_SENTENCE_VECTORS_MAX_CHUNKS": "0"},  # as indexes above 20,000 chunks are built
+    "one_pass": {"ASSISTANT_SENTENCE_VECTORS_ONE_PASS": "1"},  # sentence vectors pooled from the chunk pass
+}
+
+
+def build(args, tmp: Path, variant: str = "default") -> dict:
+    """build_throughput.py on a MedQuAD subset with the default settings, or a variant of BUILD_VARIANTS
+    (information only: the floor is on the default); the raw pass encodes the chunks alone."""
+    out_file = tmp / f"build_throughput_{variant}.json"
     cmd = [sys.executable, str(REPO_ROOT / "benchmarks" / "build_throughput.py"), "--limit", str(args.build_limit),
            "--out", str(out_file), "--allow-dirty"]  # a scratch file; bench's own results file is guarded
-    env = {**os.environ} if sentences else {**os.environ, "ASSISTANT_SENTENCE_VECTORS_MAX_CHUNKS": "0"}
-    log(f"index build ({'with' if sentences else 'without'} sentence vectors): {shlex.join(cmd)}")
+    env = {**os.environ, **BUILD_VARIANTS[variant]}
+    log(f"index build ({variant}: {BUILD_VARIANTS[variant] or 'default settings'}): {shlex.join(cmd)}")
     before = loadavg()
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=env)
     if not out_file.is_file():
@@ -310,7 +317,7 @@ def build(args, tmp: Path, sentences: bool = True) -> dict:
             "raw_chunks_per_s": round(m["raw_chunks_per_s"], 2), "ratio": round(m["ratio_build_over_raw"], 3),
             "build_wall_s": round(m["build_wall_seconds"], 1), "raw_encode_s": round(m["raw_encode_seconds"], 1),
             "incremental_one_changed_s": round(r["incremental_one_changed"]["wall_seconds"], 2),
-            "exit_code": proc.returncode, "log_tail": proc.stderr[-2500:], "load_before": before, "load_after": loadavg(),
+            "settings": BUILD_VARIANTS[variant], "exit_code": proc.returncode, "log_tail": proc.stderr[-2500:], "load_before": before, "load_after": loadavg(),
             "command": f"benchmarks/build_throughput.py --limit {args.build_limit} --out <tmp>"}
 
 
@@ -439,6 +446,10 @@ def rows_from(r: dict) -> list[dict]:
     if b0:
         out.append(row(f"index build, chunk vectors only (not the default at this size), same docs (chunks/s; "
                        f"baseline raw encode)", b0["build_chunks_per_s"], b0["raw_chunks_per_s"]))
+    if r.get("build_one_pass"):
+        b1 = r["build_one_pass"]
+        out.append(row("index build, sentence_vectors_one_pass (an option, not the default: answers got worse), "
+                       "same docs (chunks/s; baseline raw encode)", b1["build_chunks_per_s"], b1["raw_chunks_per_s"]))
     out += [
         row("cold `assistant ask` to printed answer (s)", c["ours_median_s"], c["stock_median_s"], COLD_FLOOR_S,
             stock_onnx=c["stock_onnx_median_s"]),
@@ -504,6 +515,14 @@ def notes(r: dict) -> list[str]:
         f"{w['medquad']['per_round_ratio_of_medians_vs_stock']}; ours/stock on our ONNX: shipped "
         f"{w['shipped']['per_round_ratio_of_medians_vs_stock_onnx']}, MedQuAD "
         f"{w['medquad']['per_round_ratio_of_medians_vs_stock_onnx']}.",
+        (f"LlamaIndex (optional baseline, no floor; in .venv-bench, offline on the same model files): its starter "
+         f"defaults, SimpleDirectoryReader, VectorStoreIndex.from_documents (default SentenceSplitter: "
+         f"{w['stock_info']['llamaindex']['chunks']} nodes of the shipped corpus, in-memory SimpleVectorStore), "
+         f"as_retriever() (top 2), HuggingFaceEmbedding (torch threads "
+         f"{w['stock_info']['llamaindex'].get('torch_threads')}); shipped corpus only, in the same rotation. Per-round "
+         f"ratios of medians (ours/it): {w['shipped']['per_round_ratio_of_medians_vs_llamaindex']}."
+         if "llamaindex" in w["stock_info"] else
+         f"LlamaIndex baseline not run: {w.get('llamaindex_unavailable', '--no-llamaindex')}"),
         f"MedQuAD index: {mq['path']}, {mq['documents']:,} documents, {mq['chunks']:,} chunks"
         + (f" (a subset: the first {mq['documents']:,} of {MEDQUAD_DOCUMENTS:,} MedQuAD documents"
            + (", built by this run)" if mq["built_here"] else ")") if mq.get("subset") else "")
@@ -515,7 +534,9 @@ def notes(r: dict) -> list[str]:
         f"when the index has at most sentence_vectors_max_chunks (default 20,000) chunks; the raw baseline encodes "
         f"the chunks only. `sentence_vectors_one_pass` (pool sentence vectors from the chunk pass) is an option, "
         f"not the default, because answers got worse with it."
-        + (f" Chunk vectors only: build {b0['build_wall_s']} s vs raw {b0['raw_encode_s']} s." if b0 else ""),
+        + (f" Chunk vectors only: build {b0['build_wall_s']} s vs raw {b0['raw_encode_s']} s." if b0 else "")
+        + (f" One-pass sentence vectors: build {r['build_one_pass']['build_wall_s']} s vs raw "
+           f"{r['build_one_pass']['raw_encode_s']} s." if r.get("build_one_pass") else ""),
         f"Cold ask: median of {c['runs']} runs each, the order rotating, question {c['question']!r}; ours "
         f"{c['ours_runs_s']}, stock {c['stock_runs_s']}, stock on our ONNX {c['stock_onnx_runs_s']}. The stock "
         "cold script imports the stack, loads the model and the store saved by the warm section (FAISS.load_local), "
@@ -546,8 +567,9 @@ def main(argv: list[str] | None = None) -> int:
                          "(OpenMP threads waiting on busy cores) against ~15 ms with 1, which would flatter us; ours "
                          "encodes with 1 ONNX thread")
     ap.add_argument("--no-llamaindex", action="store_true", help="skip the LlamaIndex baseline (no floor)")
-    ap.add_argument("--no-chunks-only-build", action="store_true",
-                    help="skip the informative chunk-vectors-only build (no floor; ~4 min)")
+    ap.add_argument("--no-build-variants", action="store_true",
+                    help="skip the informative builds with chunk vectors only and with one-pass sentence vectors "
+                         "(no floor; ~3 min)")
     ap.add_argument("--render", metavar="JSON", help="only re-print the table of a saved bench.json")
     ap.add_argument("--out", default=str(RESULTS / "bench.json"))
     ap.add_argument("--md-out", default=str(RESULTS / "bench.md"))
@@ -591,8 +613,9 @@ def main(argv: list[str] | None = None) -> int:
         sections = [("warm_ask", lambda: warm_ask(args, tmp)),
                     ("cold", lambda: cold(args, tmp, result["warm_ask"]["onnx_folder"])),
                     ("build", lambda: build(args, tmp))]
-        if not args.no_chunks_only_build:
-            sections.append(("build_chunks_only", lambda: build(args, tmp, sentences=False)))
+        if not args.no_build_variants:
+            sections += [("build_chunks_only", lambda: build(args, tmp, "chunks_only")),
+                         ("build_one_pass", lambda: build(args, tmp, "one_pass"))]
         sections.append(("app", lambda: app(args, tmp)))
         for name, fn in sections:
             start = time.perf_counter()
@@ -614,6 +637,11 @@ def report(result: dict, out: Path, md_out: Path, allow_dirty: bool) -> int:
     from provenance import commit_info
 
     result["provenance"] = commit_info(None)
+    if result["provenance"]["uncommitted"] and not allow_dirty:  # the tree changed during the run
+        out, md_out = (REPO_ROOT / "runs" / "bench" / p.name for p in (out, md_out))
+        allow_dirty = True
+        log(f"WARNING: the tree changed during the run ({', '.join(result['provenance']['uncommitted'][:5])}): "
+            f"the results go to {rel(str(out))} and {rel(str(md_out))}, not benchmarks/results/")
     missed = result["missed_floors"]
     tab = table(result["rows"])
     note_lines = notes(result)
