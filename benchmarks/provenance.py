@@ -1,7 +1,8 @@
 """Where a benchmark's numbers come from: every results file records the commit it measured, and is
 written only when the code it measures is committed (no uncommitted change under assistant/, assistant/prompts/,
 benchmarks/, app.py or pyproject.toml). From a dirty tree the numbers are printed, not saved, unless
---allow-dirty is given, in which case the file says which paths were uncommitted.
+--allow-dirty is given, in which case the file says which paths were uncommitted. `paths=None` checks the
+whole tree (tracked changes and untracked files that are not ignored), as `make bench` does.
 """
 from __future__ import annotations
 
@@ -20,17 +21,19 @@ def _git(*args: str) -> str:
         return ""
 
 
-def commit_info() -> dict:
-    """The measured commit and the code paths with uncommitted changes (results files excepted)."""
-    dirty = [line[3:] for line in _git("status", "--porcelain", "--", *CODE_PATHS).splitlines()
+def commit_info(paths: tuple[str, ...] | None = CODE_PATHS) -> dict:
+    """The measured commit and the paths with uncommitted changes (results files excepted): under `paths`,
+    or anywhere in the tree when paths is None."""
+    dirty = [line[3:] for line in _git("status", "--porcelain", "--", *(paths or ())).splitlines()
              if not line[3:].startswith("benchmarks/results/")]
     return {"commit": _git("rev-parse", "--short", "HEAD").strip() or None, "uncommitted": dirty}
 
 
-def write_result(path: str | Path, data: dict | str, allow_dirty: bool = False) -> bool:
+def write_result(path: str | Path, data: dict | str, allow_dirty: bool = False,
+                 paths: tuple[str, ...] | None = CODE_PATHS) -> bool:
     """Write a results file (JSON for a dict, text otherwise) stamped with the commit; refuse from a dirty
-    tree unless allow_dirty. Returns whether it was written."""
-    info = commit_info()
+    tree (under `paths`; None: the whole tree) unless allow_dirty. Returns whether it was written."""
+    info = commit_info(paths)
     if info["uncommitted"] and not allow_dirty:
         print(f"not writing {path}: uncommitted changes in {', '.join(info['uncommitted'][:5])} "
               "(commit them, or pass --allow-dirty)")
