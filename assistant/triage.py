@@ -379,7 +379,7 @@ class Triager:
             return "911" if p911 >= 0.5 else "crisis"
         if purgent >= self.learned.thresholds["urgent"] and p911 < 1 - self.learned.thresholds["urgent"]:
             return "urgent"
-        return "urgent" if rule == "urgent" and p911 < 0.5 else "911"
+        return "urgent" if rule == "urgent" and p911 < self.learned.thresholds.get("urgent_rule", 0.5) else "911"
 
     def _injection(self, plain: str, intents: dict) -> bool:
         for name, patterns in self.advice:

@@ -4,8 +4,8 @@ Reproduces `assistant/models/triage.npz` (a few thousand coefficients, no new tr
     .venv/bin/python evals/train_triage.py [--check]
 
 Training data (never the held-out half of the triage sets):
-- evals/triage/training/: 1,139 messages written for training by two authors with their own brief
-  (579 emergencies over 13 categories and 3 dispositions; 560 hard negatives, advice, injections,
+- evals/triage/training/: 4,979 messages written for training by thirteen authors with their own briefs
+  and personas (emergencies over 13 categories and 3 dispositions; hard negatives, advice, injections,
   conversation acts);
 - evals/triage/tuning/: the tuning half of the independently written triage sets (3 authors, 429);
 - evals/questions.jsonl and evals/triage_tuning.jsonl (the earlier project sets);
@@ -174,10 +174,13 @@ def folds(rows: list[dict]) -> np.ndarray:
     return np.array([r["group"] if r["group"].startswith("tuning/") else f"fold{rng.integers(5)}" for r in rows])
 
 
-def cross_validated(X, texts, y, fold_ids, C, ctx) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold emergency and intent probabilities, vocabulary refit in each fold."""
+def cross_validated(X, texts, y, fold_ids, C, ctx, dis) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold emergency, intent and (for labelled emergencies) disposition probabilities, vocabulary
+    refit in each fold."""
     p_em = np.zeros(len(y), np.float32)
     p_int = np.zeros((len(y), len(INTENTS)), np.float32)
+    p_dis = np.zeros((len(y), len(DISPOSITIONS)), np.float32)
+    has_dis = (y == "emergency") & np.isin(dis, DISPOSITIONS)
     for f in np.unique(fold_ids):
         test = fold_ids == f
         tr = np.where(~test)[0]
@@ -187,7 +190,10 @@ def cross_validated(X, texts, y, fold_ids, C, ctx) -> tuple[np.ndarray, np.ndarr
         p_em[test] = emergency_probs(fit_emergency(F_tr, y[tr] == "emergency"), F_te)
         c, b = fit(F_tr, y[tr], INTENTS, C)
         p_int[test] = softmax(np.asarray(F_te @ c.T) + b)
-    return p_em, p_int
+        d_tr = has_dis[tr]
+        c, b = fit(F_tr[d_tr], dis[tr][d_tr], DISPOSITIONS, C)
+        p_dis[test] = softmax(np.asarray(F_te @ c.T) + b)
+    return p_em, p_int, p_dis
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -202,7 +208,40 @@ INTENT_PRECISION = {"advice": 0.9, "injection": 0.9, "conversation": 0.97}
 RECALL_ALL = 0.98   # of every out-of-fold emergency (the tuning authors' 911 and crisis ones: all)
 
 
-def calibrate(p_em, p_int, y, asserted, groups, disposition) -> dict[str, float]:
+# A 911 or crisis emergency told "see a doctor today" is the dangerous mistake of grading: the learned layer
+# may downgrade a category's 911 to urgent only at a confidence that does so for at most this share of the
+# out-of-fold 911 emergencies (and for none of the tuning authors').
+MAX_DOWNGRADED = 0.01
+
+
+def urgent_threshold(p_dis, y, groups, disposition) -> float:
+    """The lowest urgent-probability bar (Triager._grade: urgent >= bar and 911 < 1 - bar) that downgrades at
+    most MAX_DOWNGRADED of the out-of-fold 911 emergencies and none of the tuning authors'."""
+    serious = (y == "emergency") & (disposition == "911")
+    tuning = np.char.startswith(groups.astype(str), "tuning/")
+    p911, purgent = p_dis[:, DISPOSITIONS.index("911")], p_dis[:, DISPOSITIONS.index("urgent")]
+    for bar in np.round(np.arange(0.5, 1.0, 0.01), 2):
+        down = (purgent >= bar) & (p911 < 1 - bar)
+        if down[serious].mean() <= MAX_DOWNGRADED and not down[serious & tuning].any():
+            return float(bar)
+    return 0.99
+
+
+def urgent_rule_threshold(p_dis, y, groups, disposition) -> float:
+    """For a category whose own disposition is urgent (infection after a procedure): the 911 probability
+    under which it stays urgent, the highest that keeps at most MAX_DOWNGRADED of the out-of-fold 911
+    emergencies (and none of the tuning authors') under it, were they read as that category."""
+    serious = (y == "emergency") & (disposition == "911")
+    tuning = np.char.startswith(groups.astype(str), "tuning/")
+    p911 = p_dis[:, DISPOSITIONS.index("911")]
+    for bar in np.round(np.arange(0.5, 0.0, -0.01), 2):
+        down = p911 < bar
+        if down[serious].mean() <= MAX_DOWNGRADED and not down[serious & tuning].any():
+            return float(bar)
+    return 0.01
+
+
+def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None) -> dict[str, float]:
     """Thresholds from out-of-fold probabilities, recall first.
     - emergency and emergency_intent: the learned layer alone escalates when the emergency head reaches the
       first AND the intent head's emergency probability reaches the second (two models must agree);
@@ -213,7 +252,9 @@ def calibrate(p_em, p_int, y, asserted, groups, disposition) -> dict[str, float]
     - safety_line: the emergency-head threshold that would catch every tuning author's emergency, urgent
       ones included: a message between it and the escalation bar gets the "if this is happening now, call
       911" line instead of an escalation (when unsure: escalate or add the line);
-    - advice / injection / conversation: the lowest threshold whose out-of-fold precision is at least 0.9."""
+    - advice / injection / conversation: the lowest threshold whose out-of-fold precision is at least 0.9;
+    - urgent and urgent_rule: `urgent_threshold`, `urgent_rule_threshold` (from out-of-fold disposition
+      probabilities `p_dis`; 0.6 and 0.5 without them)."""
     em = y == "emergency"
     tuning = np.char.startswith(groups.astype(str), "tuning/")
     labelled = ~em & (groups != "medquad")
@@ -232,7 +273,8 @@ def calibrate(p_em, p_int, y, asserted, groups, disposition) -> dict[str, float]
     _, veto, t_em, u = best or (0, 0.0, 0.05, 0.0)
     line = min(t_em, float(p_em[em & tuning].min()) * 0.9)
     out = {"rule_veto": veto, "emergency": t_em, "emergency_intent": u, "safety_line": round(line, 4),
-           "urgent": 0.6}
+           "urgent": 0.6 if p_dis is None else urgent_threshold(p_dis, y, groups, disposition),
+           "urgent_rule": 0.5 if p_dis is None else urgent_rule_threshold(p_dis, y, groups, disposition)}
     for intent in ("advice", "injection", "conversation"):
         k = INTENTS.index(intent)
         truth = y == intent
@@ -274,7 +316,8 @@ def main() -> int:
     dis = np.array([r["disposition"] for r in rows])
     if args.recalibrate:
         cv = np.load(CV_CACHE)
-        thresholds = calibrate(cv["p_em"], cv["p_int"], y, cv["asserted"], groups, dis)
+        thresholds = calibrate(cv["p_em"], cv["p_int"], y, cv["asserted"], groups, dis,
+                               cv["p_dis"] if "p_dis" in cv else None)
         with np.load(args.out, allow_pickle=False) as z:
             arrays = dict(z)
         arrays |= {"threshold_names": np.array(list(thresholds)),
@@ -287,9 +330,9 @@ def main() -> int:
     asserted = np.array([any(f.asserted for f in fs) for fs in found])
     ctx = np.vstack([context_features(fs) for fs in found])
     fold_ids = folds(rows)
-    p_em, p_int = cross_validated(X, texts, y, fold_ids, args.C, ctx)
-    np.savez(CV_CACHE, p_em=p_em, p_int=p_int, asserted=asserted)
-    thresholds = calibrate(p_em, p_int, y, asserted, groups, dis)
+    p_em, p_int, p_dis = cross_validated(X, texts, y, fold_ids, args.C, ctx, dis)
+    np.savez(CV_CACHE, p_em=p_em, p_int=p_int, p_dis=p_dis, asserted=asserted)
+    thresholds = calibrate(p_em, p_int, y, asserted, groups, dis, p_dis)
     em = y == "emergency"
     print(f"{len(rows)} messages: " + ", ".join(f"{i} {int((y == i).sum())}" for i in INTENTS))
     print("thresholds:", thresholds)
