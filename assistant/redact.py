@@ -16,9 +16,11 @@ import gzip
 import json
 import logging
 import re
+import sys
 import threading
 import unicodedata
 import zlib
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -473,6 +475,23 @@ _lock = threading.Lock()
 _recognizers: list | None = None
 
 
+@contextmanager
+def _without_optional(*modules: str):
+    """Import with these modules reported missing (an ImportError, which Presidio's optional NLP engines
+    expect and skip), unless something already loaded them. Presidio's package import otherwise loads its
+    Hugging Face engine, and with it transformers and torch: 3-4 s and about 350 MB per app process, for
+    pattern recognizers that need neither. The modules are importable again afterwards."""
+    blocked = [m for m in modules if m not in sys.modules]
+    for m in blocked:
+        sys.modules[m] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for m in blocked:
+            if sys.modules.get(m, 0) is None:
+                del sys.modules[m]
+
+
 def _load_recognizers() -> list:
     """Presidio's predefined pattern recognizers and ours, built once (no NLP model is loaded)."""
     global _recognizers
@@ -481,10 +500,11 @@ def _load_recognizers() -> list:
             _quiet_tldextract()
             # Presidio logs every recognizer it loads at INFO: a dozen lines at each start, nothing to act on.
             logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
-            from presidio_analyzer import Pattern, PatternRecognizer
-            from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, DateRecognizer,
-                                                                  EmailRecognizer, IbanRecognizer, IpRecognizer,
-                                                                  PhoneRecognizer, UsSsnRecognizer)
+            with _without_optional("transformers", "torch"):
+                from presidio_analyzer import Pattern, PatternRecognizer
+                from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, DateRecognizer,
+                                                                      EmailRecognizer, IbanRecognizer, IpRecognizer,
+                                                                      PhoneRecognizer, UsSsnRecognizer)
 
             ours: dict[str, list] = {}
             for entity, name, regex in PATTERNS:

@@ -420,3 +420,15 @@ def test_a_wrong_password_or_database_is_named(postgres, change, reason):
     with pytest.raises(StoreError, match=reason) as info:
         Store(url, timeout=2)
     assert postgres.password not in str(info.value) and "wrong-pw" not in str(info.value)
+
+
+def test_the_redactor_loads_no_torch_and_leaves_it_importable():
+    """Presidio's package import would load its Hugging Face engine (transformers, torch: seconds and
+    hundreds of MB per app process) for pattern recognizers that need neither."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from assistant.redact import redact; assert redact('Jane Doe 555-123-4567') != ''; "
+            "print('torch' in sys.modules, 'transformers' in sys.modules); import transformers; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "False", "ok"], out.stderr[-2000:]
