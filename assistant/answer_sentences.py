@@ -1,13 +1,14 @@
-"""Which sentences answer the question: a small network over the question's MiniLM vector and each
+"""Which sentences answer the question: a logistic model over the question's MiniLM vector and each
 sentence's (both computed anyway: the query for retrieval, the sentences at index time), learned on
 MedQuAD by `evals/train_sentences.py`.
 
 MedQuAD gives, for thousands of topics, several questions about the same subject (what it is, its causes,
 symptoms, treatment, outlook...) each with its own answer. The network learns to tell a sentence of the
 question's own answer from sentences of the same article that answer another question about the same
-subject: what a near miss looks like. It serves twice: the sentence most likely to answer leads the reply
-(compose.select_sentences), and the best probability among the retrieved passages tells the answer
-decision whether any of them answers this question at all (engine.decide)."""
+subject: what a near miss looks like. Its p joins the cosine and word overlap in choosing and ordering the
+reply's sentences (compose.select_sentences); the best p of the top passages is a signal of the answer
+decision (engine.covered), which decides on it only when answer_min_sentence_p / answer_sure_sentence_p
+are set (off by default)."""
 from __future__ import annotations
 
 import math

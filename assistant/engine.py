@@ -184,21 +184,11 @@ class Assistant:
         answer = s.answer_cutoff if s.answer_cutoff >= 0 else self.index.calibration.get("answer_cutoff", model.answer)
         return float(answer), float(s.closest_cutoff if s.closest_cutoff >= 0 else model.closest)
 
-    def rank(self, question: str, vec: np.ndarray, k: int) -> tuple[list[Hit], dict]:
-        """The top k passages for a question and the answer-sentence model's p for the sentences of the top
-        three ({(rank, sentence number): p}; {} without the model)."""
-        hits = search(self.index, self.embedder, self.lexicon, question, k=k, config=self.retrieval, vec=vec)
-        if not self._sentence_scorer:
-            return hits, {}
-        asked = question_focus(question, self.is_entity_word, min_words=0)
-        return hits, self._sentence_scorer.score_hits(asked, vec, hits, self.index)
-
-    def decide(self, question: str, hits: list[Hit], vec: np.ndarray | None = None,
-               probs: dict | None = None) -> Decision:
+    def decide(self, question: str, hits: list[Hit], vec: np.ndarray | None = None) -> Decision:
         """Whether the retrieved passages answer the question: answer, closest (a near miss: the nearest
         passages, hedged) or abstain, with the signals behind it. By the rule (`covered`; p_answer 1, 0.5
-        or 0 for the three outcomes) or, with answer_decision = "learned", by assistant/decide.py. `probs`:
-        the answer-sentence model's for these hits (`rank`), computed here when not given."""
+        or 0 for the three outcomes) or, with answer_decision = "learned", by assistant/decide.py. The
+        answer-sentence model's p for the top passages' sentences rides along for composing the answer."""
         if self.settings.answer_decision == "learned":
             answer, closest = self.answer_cutoffs()
             return self.answer_model.decide(question, hits, self.lexicon, answer=answer, closest=closest)
@@ -206,11 +196,9 @@ class Assistant:
         _, d_scores = self.index.dense_search(vec, 1)
         # Coverage is judged on what the message asks (its question sentences), not its asides.
         asked = question_focus(question, self.is_entity_word, min_words=0)
-        if probs is None:
-            probs = self._sentence_scorer.score_hits(asked, vec, hits, self.index) if self._sentence_scorer else {}
-        top3 = [p for (h, _), p in probs.items() if h < 3]
+        probs = self._sentence_scorer.score_hits(asked, vec, hits, self.index) if self._sentence_scorer else {}
         ok, signals = self.covered(asked, hits, float(d_scores[0]) if len(d_scores) else 0.0,
-                                   max(top3) if top3 else None)
+                                   max(probs.values()) if probs else None)
         # The library knows the words but the passages found lack some: the closest passages, hedged.
         outcome = ANSWER if ok else CLOSEST if signals.pop("near") else ABSTAIN
         return Decision(outcome, 1.0 if ok else 0.5 if outcome == CLOSEST else 0.0, signals, probs)
@@ -315,8 +303,9 @@ class Assistant:
 
         def find(text: str) -> tuple[list[Hit], Decision]:
             vec = embed(text)
-            found, probs = self.rank(text, vec, max(s.top_k, 5))
-            return found, self.decide(text, found, vec, probs)
+            found = search(self.index, self.embedder, self.lexicon, text, k=max(s.top_k, 5), config=self.retrieval,
+                           vec=vec)
+            return found, self.decide(text, found, vec)
 
         hits, decision = find(standalone)
         if standalone != focus:

@@ -178,7 +178,6 @@ class Index:
     bm25: BM25
     vocabulary: list[str] = field(default_factory=list)
     sentences: SentenceVectors | None = None
-    _by_id: dict = field(default_factory=dict, repr=False)
     _positions: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -228,9 +227,10 @@ class Index:
         return self._positions.get(chunk_id)
 
     def chunk(self, chunk_id: str) -> Chunk:
-        if not self._by_id:
-            self._by_id = {c.id: c for c in self.chunks}
-        return self._by_id[chunk_id]
+        pos = self.position(chunk_id)
+        if pos is None:
+            raise KeyError(chunk_id)
+        return self.chunks[pos]
 
 
 def _current_folder(index_dir: Path) -> Path:

@@ -214,31 +214,30 @@ RECALL_ALL = 0.98   # of every out-of-fold emergency (the tuning authors' 911 an
 MAX_DOWNGRADED = 0.01
 
 
-def urgent_threshold(p_dis, y, groups, disposition) -> float:
-    """The lowest urgent-probability bar (Triager._grade: urgent >= bar and 911 < 1 - bar) that downgrades at
-    most MAX_DOWNGRADED of the out-of-fold 911 emergencies and none of the tuning authors'."""
+def _safe_bar(bars, downgraded, y, groups, disposition) -> float:
+    """The first bar (in the order given) at which `downgraded(bar)` (a mask over all messages) holds at most
+    MAX_DOWNGRADED of the out-of-fold 911 emergencies and none of the tuning authors'; else the last bar."""
     serious = (y == "emergency") & (disposition == "911")
     tuning = np.char.startswith(groups.astype(str), "tuning/")
-    p911, purgent = p_dis[:, DISPOSITIONS.index("911")], p_dis[:, DISPOSITIONS.index("urgent")]
-    for bar in np.round(np.arange(0.5, 1.0, 0.01), 2):
-        down = (purgent >= bar) & (p911 < 1 - bar)
+    for bar in bars:
+        down = downgraded(bar)
         if down[serious].mean() <= MAX_DOWNGRADED and not down[serious & tuning].any():
             return float(bar)
-    return 0.99
+    return float(bars[-1])
+
+
+def urgent_threshold(p_dis, y, groups, disposition) -> float:
+    """The lowest urgent-probability bar (Triager._grade: urgent >= bar and 911 < 1 - bar) that is safe."""
+    p911, purgent = p_dis[:, DISPOSITIONS.index("911")], p_dis[:, DISPOSITIONS.index("urgent")]
+    return _safe_bar(np.round(np.arange(0.5, 1.0, 0.01), 2), lambda bar: (purgent >= bar) & (p911 < 1 - bar),
+                     y, groups, disposition)
 
 
 def urgent_rule_threshold(p_dis, y, groups, disposition) -> float:
-    """For a category whose own disposition is urgent (infection after a procedure): the 911 probability
-    under which it stays urgent, the highest that keeps at most MAX_DOWNGRADED of the out-of-fold 911
-    emergencies (and none of the tuning authors') under it, were they read as that category."""
-    serious = (y == "emergency") & (disposition == "911")
-    tuning = np.char.startswith(groups.astype(str), "tuning/")
+    """For a category whose own disposition is urgent (infection after a procedure): the highest 911
+    probability under which it stays urgent that is safe, were every 911 emergency read as that category."""
     p911 = p_dis[:, DISPOSITIONS.index("911")]
-    for bar in np.round(np.arange(0.5, 0.0, -0.01), 2):
-        down = p911 < bar
-        if down[serious].mean() <= MAX_DOWNGRADED and not down[serious & tuning].any():
-            return float(bar)
-    return 0.01
+    return _safe_bar(np.round(np.arange(0.5, 0.0, -0.01), 2), lambda bar: p911 < bar, y, groups, disposition)
 
 
 def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None) -> dict[str, float]:

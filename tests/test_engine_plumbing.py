@@ -69,7 +69,7 @@ def route(bot: Assistant, triage: Triage) -> Assistant:
 
 def decide(bot: Assistant, outcome: str) -> Assistant:
     """Make the answer decision say `outcome` whatever the signals (the decision itself is tested elsewhere)."""
-    bot.decide = lambda question, hits, vec=None, probs=None: Decision(outcome, {ANSWER: 1.0, CLOSEST: 0.5}.get(outcome, 0.0), {})
+    bot.decide = lambda question, hits, vec=None: Decision(outcome, {ANSWER: 1.0, CLOSEST: 0.5}.get(outcome, 0.0), {})
     return bot
 
 
