@@ -470,6 +470,58 @@ def find_names_learned(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _name_part(token: str, lowercase_message: bool, first: bool = False) -> bool:
+    """A word that may continue a found name. In a message with capitals: a capitalised word whose parts
+    (split at hyphens) are listed names, joiners ("al-", "el-") or words rare in English (Bekele,
+    Thibodeaux; a rare word not as a sentence's first word), and not an everyday English word unless a listed
+    name (Hope, Faith). In a message typed
+    all in lowercase: a listed name that is not an everyday word. Never a possessive (Parkinson's), a place
+    or a stop word."""
+    w, key = _words(), _key(token)
+    if key in _STOP or key in w["places"] or token.endswith(("'s", "\u2019s")):
+        return False
+    parts = [p for p in key.split("-") if p]
+    if not parts or all(p in _JOINERS for p in parts):
+        return False
+    if lowercase_message:
+        return all(p in _JOINERS or (p in w["names"] and not _common(p)) for p in parts)
+    if not _is_cap(next((p for p in re.split(r"[-']", token) if _key(p) not in _JOINERS), token)):  # al-Harbi
+        return False
+    # A sentence's first word has its capital anyway ("Gracias Ana"): there only a listed name.
+    return all(p in _JOINERS or p in w["names"] or (_rare(p) and p not in w["eponyms"] and not first) for p in parts)
+
+
+_I = {"i", "i'm", "i'll", "i've", "i'd"}  # capitals that a message otherwise typed in lowercase still has
+
+
+def _whole_name(text: str, start: int, end: int) -> tuple[int, int]:
+    """A found name grown to the whole of the person's name around it: "[name] tanaka" and "Carmen [name]"
+    leave half a name behind. The words next to it (a space or a hyphen apart, on its line) are taken while
+    they are listed names, with a joiner ("de la", "van") or an initial ("m.") between two such words."""
+    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+    lowercase_message = not any(_is_cap(tok) and _key(tok) not in _I for _, _, tok in tokens[1:])
+    right = [x for x in tokens if x[0] >= end]
+    left = [x for x in reversed(tokens) if x[1] <= start]
+
+    def grow(edge: int, seq: list, after: bool) -> int:
+        pending = edge  # joiners and initials are taken only with the name word after them
+        at = edge
+        for s, e, tok in seq:
+            gap = text[at:s] if after else text[e:at]
+            if gap not in (" ", "-", ""):
+                break
+            key = _key(tok)
+            if key in _JOINERS or (len(key) == 1 and tok.endswith(".")):
+                at = e if after else s
+                continue
+            if not _name_part(tok.rstrip("."), lowercase_message, first=bool(_SENTENCE_START.search(text[:s]))):
+                break
+            pending = at = e if after else s
+        return pending
+
+    return grow(start, left, after=False), grow(end, right, after=True)
+
+
 # ---- the analyzer ---------------------------------------------------------------------------------------
 _lock = threading.Lock()
 _recognizers: list | None = None
@@ -551,6 +603,7 @@ def find(text: str, names: str = "union") -> list[tuple[int, int, str]]:
         found += [(s, e, "NAME") for s, e in find_names(text, lang)]
     if names in ("learned", "union"):
         found += [(s, e, "NAME") for s, e in find_names_learned(text)]
+    found = [(*_whole_name(text, s, e), label) if label == "NAME" else (s, e, label) for s, e, label in found]
     found.sort(key=lambda x: (x[0], -(x[1] - x[0]), _PRIORITY.index(x[2]) if x[2] in _PRIORITY else 99))
     merged: list[tuple[int, int, str]] = []
     for s, e, label in found:
