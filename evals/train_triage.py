@@ -4,7 +4,7 @@ Reproduces `assistant/models/triage.npz` (a few thousand coefficients, no new tr
     .venv/bin/python evals/train_triage.py [--check]
 
 Training data (never the held-out half of the triage sets):
-- evals/triage/training/: 4,979 messages written for training by thirteen authors with their own briefs
+- evals/triage/training/: 5,408 messages written for training by sixteen authors with their own briefs
   and personas (emergencies over 13 categories and 3 dispositions; hard negatives, advice, injections,
   conversation acts);
 - evals/triage/tuning/: the tuning half of the independently written triage sets (3 authors, 429);
