@@ -53,6 +53,9 @@ _YEAR = (r"(?:\d{4}|'\d{2}|\d{2}(?!\d)|nineteen[- ]\w+(?:[- ]\w+)?|two[- ]thousa
 _WEEKDAY = r"(?:(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\.?,?\s+(?:the\s+)?)?"
 _DIGIT_WORD = (r"(?:zero|oh|o|one|two|three|four|five|six|seven|eight|nine|double|triple|"
                r"cero|uno|dos|tres|cuatro|cinco|seis|siete|ocho|nueve)")  # English and Spanish
+_NUMBER_WORD = (r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+                r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
+                r"hundred|thousand)")
 _TLD = r"(?:com|net|org|edu|gov|mil|info|biz|io|co|us|uk|ca|au|de|fr|es|it|nl|pl|mx|br|in|ph|ng|vn|cn|jp|kr|me)"
 _ID_LABEL = (r"(?:mrn|m\.r\.n\.?|(?:medical\s+)?record(?:\s+(?:number|no\.?|num|#))?|chart(?:\s+(?:number|no\.?|#))?|"
              r"member(?:ship)?(?:\s+(?:id|number|no\.?|#))?|subscriber(?:\s+(?:id|number|#))?|"
@@ -65,14 +68,16 @@ _ID_LABEL = (r"(?:mrn|m\.r\.n\.?|(?:medical\s+)?record(?:\s+(?:number|no\.?|num|
              r"id(?:\s+(?:number|no\.?|#))?|ref(?:erence)?(?:\s+(?:number|no\.?|#))?|confirmation(?:\s+(?:number|#))?|"
              r"no\.|#)")
 _STREET = (r"(?:street|st|avenue|ave|av|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|"
-           r"circle|cir|highway|hwy|parkway|pkwy|trail|trl|square|sq|crescent|plaza|alley)(?:\s+[nsew]{1,2}\b)?")
+           r"circle|cir|highway|hwy|parkway|pkwy|trail|trl|square|sq|crescent|plaza|alley|concourse|loop|pike|row)(?:\s+[nsew]{1,2}\b)?")
 _UNIT = r"(?:,?\s*(?:apt|apartment|unit|suite|ste|room|rm|flat|bldg|building|#)\.?\s*#?\s*[a-z0-9-]{1,6})"
-_CITY_STATE_ZIP = r"(?:(?:,?\s+[a-z][a-z.'-]*(?:\s+[a-z][a-z.'-]*){0,2}){1,2},?\s+\d{5}(?:-\d{4})?|,\s*\d{5})"
+_ZIP = r"(?:\d{5}(?:-\d{4})?|\d(?: \d){4})(?!\w)"  # dictated: "0 8 8 2 0"
+_CITY_STATE_ZIP = rf"(?:(?:,?\s+[a-z][a-z.'-]*(?:\s+[a-z][a-z.'-]*){{0,2}}){{1,2}},?\s+{_ZIP}|,\s*\d{{5}})"
 
 PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched case-insensitively
     ("EMAIL_ADDRESS", "email", r"[\w.+%'-]+@[\w-]+(?:\.[\w-]+)+"),  # any ending, typos included (.con)
     ("EMAIL_ADDRESS", "spelled-out email",
-     rf"\b[\w.+-]+(?:\s*[\[(]?\s*(?:dot|period|underscore|punto|guion(?:\s+bajo)?|_|-)\s*[\])]?\s*[\w+-]+)*\s*"
+     rf"\b[\w.+-]+(?:(?:\s*[\[(]?\s*(?:dot|period|underscore|punto|guion(?:\s+bajo)?|_|-)\s*[\])]?\s*"
+     rf"|\s+(?=\d|{_NUMBER_WORD}\b)|(?<=\b[a-z])\s+)[\w+-]+)*\s*"  # dictated: "d park 77", "raman eighty four"
      rf"(?:[\[({{<]\s*(?:at|arroba|@)\s*[\])}}>]|\s(?:at|arroba|@)\s|@)\s*[\w-]+(?:\s*[\[(]?\s*(?:dot|punto|\.)\s*[\])]?\s*[\w-]+)*?"
      rf"\s*[\[(]?\s*(?:dot|punto|\.)\s*[\])]?\s*{_TLD}\b"),
     ("PHONE_NUMBER", "digits with separators",
@@ -88,6 +93,12 @@ PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched c
      rf"\b{_WEEKDAY}(?:the\s+)?{_DAY}\s+(?:of\s+|de\s+)?{_MONTH}\b\.?(?:,?\s+{_YEAR}|,?\s+(?:of\s+|de\s+|del\s+)?(?:\d{{4}}|\d{{2}}(?!\d)))?"),
     ("DATE_TIME", "the nth", rf"\b{_WEEKDAY}(?:on\s+)?the\s+\d{{1,2}}(?:st|nd|rd|th)\b"
                              r"(?!\s+(?:round|time|session|injection|visit|shot|dose|week|day|one|floor|grade|set|try))"),
+    ("DATE_TIME", "the nth in words",  # "my appointment on the twelfth"; not "on the second injection"
+     rf"(?<=\b(?:on|for|by|until|till|before)\s+)the\s+{_ORDINAL_WORDS}\b"
+     r"(?!\s+(?:round|time|session|injection|visit|shot|dose|week|day|one|floor|grade|set|try|of\b|\d))"),
+    ("DATE_TIME", "spoken date of birth",  # dictated: "date of birth twelve three sixty five"
+     rf"(?<=\b(?:date\s+of\s+birth|dob|d\.o\.b\.?|birthday|birth\s*date|born)\s*(?:is|was|on|:)?\s*)"
+     rf"{_NUMBER_WORD}(?:[\s,-]+{_NUMBER_WORD}){{1,6}}\b"),
     ("DATE_TIME", "weekday and numeric date", rf"\b{_WEEKDAY}\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?\b"),
     ("DATE_TIME", "month and day only",
      r"(?<![\d/.-])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?![\d/.-])(?!\s*(?:mg|ml|tab|pill|dose|cup|of\b))"),
@@ -97,6 +108,10 @@ PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched c
     ("ID", "letter-digit code",
      r"\b(?=(?:[a-z-]*\d){3})(?=[a-z0-9-]{6})(?=[0-9-]*[a-z])(?![0-9]+x[0-9]+\b)(?![a-z]*\d+(?:mg|mcg|ml|cc|kg|lbs?|mm|cm|iu|hrs?|mins?|am|pm|yo|y/o)\b)"
      r"[a-z0-9]+(?:-[a-z0-9]+)*\b"),
+    ("ID", "capitals and digit groups", r"(?-i:\b(?!(?:MRN|SSN|MBI|DOB|ID|NO|ACCT|HICN)\b)[A-Z]{2,4})[ -]?\d(?:[ -]?\d){6,15}\b"),  # XJK 448 201 937
+    ("ID", "last digits",  # "SSN ends in 4471", "the last 4 (6621)": not a year
+     r"(?<=\b(?:last\s+(?:4|four)|ending|ends)\b[^\n\d]{0,30}?)(?!(?:19\d\d|20[0-3]\d)\b)\d{4}\b"),
+    ("ID", "number sign", r"(?<![\w#])#\s?\d{3,}\b"),  # check #2281
     ("LONG_NUMBER", "long number", r"(?<![\w.])\d{6,}(?![\w.])"),
     ("ADDRESS", "street address",
      rf"\b\d{{1,6}}(?:-\d{{1,4}}|\d*\u2044\d)?[a-z]?(?:\s+[nsew]\.?)?(?:\s+[a-z0-9][\w.'-]*){{1,4}}?\s+{_STREET}\b\.?"
@@ -105,6 +120,7 @@ PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched c
      rf"\b\d{{1,6}}(?:-\d{{1,4}}|\d*\u2044\d)?[a-z]?\s+(?:calle|avenida|av\.|via|rue|camino|paseo|carrera|rua)"
      rf"(?:\s+[a-z0-9][\w.'-]*){{1,3}}{_UNIT}?{_CITY_STATE_ZIP}?"),
     ("ADDRESS", "po box", rf"\bp\.?\s?o\.?\s+box\s+\d+{_CITY_STATE_ZIP}?"),
+    ("ADDRESS", "rural route", rf"\b(?:rr|r\.r\.|rural\s+route|hc)\s*#?\s*\d+,?\s+box\s+\d+{_CITY_STATE_ZIP}?"),
     ("ADDRESS", "unit", r"\b(?:apt|apartment|unit|suite)\.?\s*#?\s*\d+[a-z]?\b"),
 ]
 

@@ -90,6 +90,17 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
     ("ok so quick q from carlos m. rivera about the shot", "ok so quick q from [name] about the shot"),
     ("pls cancel friday for aiden brooks hes my son", "pls cancel friday for [name] hes my son"),
     ("Gracias Ana, ya me explicaste todo", "Gracias [name], ya me explicaste todo"),  # a sentence's first word
+    # IDs in groups, last digits, dictated dates, zips and emails
+    ("member ID XJK 448 201 937 please", "member ID [id] please"),
+    ("the SSN ends in 4471. My son", "the SSN ends in [id]. My son"),
+    ("I paid by check #2281 last week", "I paid by check [id] last week"),
+    ("my coverage ends in 2025", "my coverage ends in 2025"),  # a year, not an ID
+    ("my knee appt on the twenty-second.", "my knee appt on [date]."),
+    ("on the second injection it hurt", "on the second injection it hurt"),
+    ("date of birth twelve three sixty five", "date of birth [date]"),
+    ("23 Birchwood Lane Edison NJ 0 8 8 2 0", "[address]"),
+    ("RR 2 Box 117, Nevada IA 50201", "[address]"),
+    ("email is rafi dot chowdhury 71 at yahoo dot com", "email is [email]"),
     # conditions, body parts, drugs and doses named after people or capitalised stay
     ("Parkinson's disease and a Baker's cyst", "Parkinson's disease and a Baker's cyst"),
     ("Is it used for Osgood-Schlatter or Crohn's?", "Is it used for Osgood-Schlatter or Crohn's?"),
