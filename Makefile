@@ -66,7 +66,7 @@ eval-gate: index
 # nonnative/relative; the training authors only train the tagger); floors a little below this commit's
 # figures (README, Privacy). The issue asks 0.98.
 pii-eval: $(STAMP)
-	$(PY) evals/pii_eval.py --fail-under tuning:recall=0.96 heldout:recall=0.92 tuning:keep_precision=0.94 \
+	$(PY) evals/pii_eval.py --fail-under tuning:recall=0.97 heldout:recall=0.94 tuning:keep_precision=0.94 \
 		heldout:keep_precision=0.92 tuning:words_kept=0.97 heldout:words_kept=0.97
 
 # Spanish messages by an independent author (held-out): this commit's figures less a margin (README,
