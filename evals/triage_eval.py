@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-HALVES = ("tuning", "heldout", "heldout2", "heldout3", "heldout4")
+HALVES = ("tuning", "heldout", "heldout2", "heldout3", "heldout4", "heldout5")
 LABELS = ("emergency", "education", "past", "negated", "hypothetical", "mild_side_effect", "other_topic",
           "advice", "injection", "conversation", "question")
 
