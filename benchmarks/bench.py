@@ -113,6 +113,16 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def timed(fn, items) -> list[float]:
+    """Milliseconds of fn(item) for each item."""
+    out = []
+    for item in items:
+        t = time.perf_counter()
+        fn(item)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
 def pctl(values: list[float], q: float) -> float:
     from http_load import percentile
     return percentile(values, q)
@@ -190,8 +200,6 @@ def ensure_medquad_index(path: Path, limit: int) -> dict:
 def alternate(ours, stacks: dict, cases: list[dict], rounds: int) -> dict:
     """Ours and each stock stack, round by round, the order rotating each round; p50/p95 of each side,
     the ratios of ours to each, and the per-round ratios of medians."""
-    from ask_latency import timed
-
     qs = [c["question"] for c in cases]
     sides = {"ours": lambda: timed(ours, cases), **{k: (lambda f=f: f(qs)) for k, f in stacks.items()}}
     for _ in range(2):  # warm every path
