@@ -1,6 +1,7 @@
 """HTTP layer: the JSON API, health, staff data endpoints, limits and headers. No retrieval logic here."""
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import re
@@ -197,8 +198,12 @@ class Guard:
     - an error that escapes an app is logged in one line.
     """
 
-    def __init__(self, app, settings, throttle: LoginThrottle):
-        self.app, self.s, self.throttle = app, settings, throttle
+    TARPIT_SECONDS = 1.0  # a rate-limited client waits this long (at most) for its 429...
+    TARPIT_MAX = 64       # ...while fewer than this many such answers are held back (then at once)
+
+    def __init__(self, app, settings, throttle: LoginThrottle, limiter: "RateLimiter | None" = None):
+        self.app, self.s, self.throttle, self.limiter = app, settings, throttle, limiter
+        self.held = 0
         # Refused requests (oversized, uploads, unknown functions) spend a client's tokens here; once they
         # are gone its next requests with a body get a 429 before a byte of the body is read.
         self.refusals = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
@@ -233,8 +238,16 @@ class Guard:
         if method in ("POST", "PUT", "PATCH", "DELETE"):
             wait = self.refusals.peek(client)
             if wait:
+                await self._tarpit(wait)
                 return await refuse(429, "Too many refused requests; please wait a moment.",
                                     [(b"retry-after", str(math.ceil(wait)).encode())])
+            # A client out of questions is told so before its body is read and parsed (a history near the
+            # body cap costs milliseconds of parsing per request).
+            wait = self.limiter.peek(client) if self.limiter is not None and path == "/api/ask" else 0.0
+            if wait:
+                await self._tarpit(wait)
+                return await refuse(429, "Too many questions at once; please wait a moment and ask again.",
+                                    [(b"retry-after", str(max(1, math.ceil(wait))).encode())])
             if path.endswith("/gradio_api/upload") or "/gradio_api/upload" in path:
                 self.refusals.check(client)
                 return await refuse(403, "This service does not accept file uploads.")
@@ -265,6 +278,18 @@ class Guard:
                 await refuse(500, "Something went wrong on our side; please try again.")
         if login_keys and status_seen and status_seen[0] != 200:
             self.throttle.failed(*login_keys)
+
+    async def _tarpit(self, wait: float) -> None:
+        """Hold a rate-limited client's 429 for up to TARPIT_SECONDS: a client that loops on refusals then
+        sends a few a second instead of hundreds, each of which costs the server CPU the patients need.
+        Bounded: past TARPIT_MAX held answers, the rest are sent at once."""
+        if self.held >= self.TARPIT_MAX:
+            return
+        self.held += 1
+        try:
+            await asyncio.sleep(min(wait, self.TARPIT_SECONDS))
+        finally:
+            self.held -= 1
 
     async def _read_body(self, scope, receive) -> bytes | None:
         """The whole body, or None once it passes the cap (the declared length is checked first)."""
@@ -452,7 +477,7 @@ def create_api(service: Service, logins: dict[str, str], limiter: "RateLimiter |
 
     throttle = LoginThrottle(s.login_max_failures, s.login_window_seconds)
     app.state.login_throttle = throttle
-    app.add_middleware(Guard, settings=s, throttle=throttle)
+    app.add_middleware(Guard, settings=s, throttle=throttle, limiter=limiter)
 
     if origins:  # added last, so outermost: the 413 answered above carries the CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],

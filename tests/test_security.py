@@ -99,6 +99,19 @@ def test_the_chat_and_the_api_share_one_rate_limit(apps):
     assert "sending questions quickly" in status and box == "What is prolotherapy?"
 
 
+def test_a_client_out_of_questions_is_refused_before_its_body_is_parsed(apps):
+    """A rate-limited client's next /api/ask gets its 429 from the outermost guard, before the (here
+    unparseable, 200 KB) body is read and parsed: parsing histories near the body cap for a client that
+    will be refused anyway cost the patients' CPU (benchmarks/abuse.py)."""
+    transport = httpx.HTTPTransport(local_address="127.0.0.5")
+    with httpx.Client(transport=transport, timeout=30) as client:
+        for _ in range(3):  # the burst (no index: 503, but counted)
+            assert client.post(apps.limited + "/api/ask", json={"question": "hello"}).status_code == 503
+        junk = b'{"question": "hi", "history": [' + b"x" * 200_000
+        r = client.post(apps.limited + "/api/ask", content=junk, headers={"content-type": "application/json"})
+    assert r.status_code == 429 and "wait" in r.json()["error"] and int(r.headers["retry-after"]) >= 1
+
+
 @pytest.mark.parametrize("body", [{"data": [], "fn_index": 999, "session_hash": "abc"},
                                   {"data": [], "fn_index": "x", "session_hash": "abc"}])
 def test_unknown_gradio_functions_get_a_4xx_and_no_traceback(apps, body):
