@@ -490,9 +490,8 @@ def _name_part(token: str, lowercase_message: bool, first: bool = False) -> bool
     """A word that may continue a found name. In a message with capitals: a capitalised word whose parts
     (split at hyphens) are listed names, joiners ("al-", "el-") or words rare in English (Bekele,
     Thibodeaux; a rare word not as a sentence's first word), and not an everyday English word unless a listed
-    name (Hope, Faith). In a message typed
-    all in lowercase: a listed name that is not an everyday word. Never a possessive (Parkinson's), a place
-    or a stop word."""
+    name (Hope, Faith). In a message typed all in lowercase: a listed name that is not an everyday word.
+    Never a possessive (Parkinson's), a place or a stop word."""
     w, key = _words(), _key(token)
     if key in _STOP or key in w["places"] or token.endswith(("'s", "\u2019s")):
         return False
@@ -510,12 +509,12 @@ def _name_part(token: str, lowercase_message: bool, first: bool = False) -> bool
 _I = {"i", "i'm", "i'll", "i've", "i'd"}  # capitals that a message otherwise typed in lowercase still has
 
 
-def _whole_name(text: str, start: int, end: int) -> tuple[int, int]:
+def _whole_name(text: str, start: int, end: int, tokens: list[tuple[int, int, str]],
+                lowercase_message: bool) -> tuple[int, int]:
     """A found name grown to the whole of the person's name around it: "[name] tanaka" and "Carmen [name]"
     leave half a name behind. The words next to it (a space or a hyphen apart, on its line) are taken while
-    they are listed names, with a joiner ("de la", "van") or an initial ("m.") between two such words."""
-    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
-    lowercase_message = not any(_is_cap(tok) and _key(tok) not in _I for _, _, tok in tokens[1:])
+    they are listed names, with a joiner ("de la", "van") or an initial ("m.") between two such words.
+    `tokens`: the text's words (_TOKEN), read once for all its names."""
     right = [x for x in tokens if x[0] >= end]
     left = [x for x in reversed(tokens) if x[1] <= start]
 
@@ -619,7 +618,11 @@ def find(text: str, names: str = "union") -> list[tuple[int, int, str]]:
         found += [(s, e, "NAME") for s, e in find_names(text, lang)]
     if names in ("learned", "union"):
         found += [(s, e, "NAME") for s, e in find_names_learned(text)]
-    found = [(*_whole_name(text, s, e), label) if label == "NAME" else (s, e, label) for s, e, label in found]
+    if any(label == "NAME" for _, _, label in found):
+        tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+        lowercase = not any(_is_cap(tok) and _key(tok) not in _I for _, _, tok in tokens[1:])
+        found = [(*_whole_name(text, s, e, tokens, lowercase), label) if label == "NAME" else (s, e, label)
+                 for s, e, label in found]
     found.sort(key=lambda x: (x[0], -(x[1] - x[0]), _PRIORITY.index(x[2]) if x[2] in _PRIORITY else 99))
     merged: list[tuple[int, int, str]] = []
     for s, e, label in found:
