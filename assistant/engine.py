@@ -15,10 +15,10 @@ from .compose import cite, select_sentences, sources_block, with_framing
 from .decide import ABSTAIN, ANSWER, CLOSEST, AnswerModel, Decision
 from .embedding import Embedder
 from .errors import InputError
-from .followup import condense, question_focus
+from .followup import condense, conversation_text, leans_on_history, question_focus
 from .index import load_index
 from .language import detect as detect_language
-from .retrieval import Lexicon, RetrievalConfig, search
+from .retrieval import Lexicon, RetrievalConfig, article_first, search
 from .settings import Settings, load_settings
 from .text import clean, plain_words, stem, words
 from .triage import ADVICE, EMERGENCY, GREETING, Triager
@@ -26,6 +26,8 @@ from .types import Citation, Hit, Reply
 
 # A follow-up read alone replaces the carried-context reading when its answer probability is this much higher.
 ALONE_MARGIN = 0.1
+# A follow-up's passages are searched this deep for those of the article its conversation is about.
+CONTEXT_POOL = 40
 ROUTES = ("answer", "abstain", "emergency", "advice", "greeting")
 
 
@@ -297,14 +299,25 @@ class Assistant:
             return self._reply("greeting", body, standalone_question=q, **base)
 
         focus = question_focus(q, self.is_entity_word)
-        standalone = condense(focus, history, self.lexicon.is_topic_word, self.is_entity_word,
-                              carry_subject=len(self.index.manifest.get("titles", {})) > 1)
+        library = len(self.index.manifest.get("titles", {})) > 1
+        standalone = condense(focus, history, self.lexicon.is_topic_word, self.is_entity_word, carry_subject=library)
         t = lap("condense", t)
+        k = max(s.top_k, 5)
+        # A follow-up in a library: the article is the one its whole conversation (earlier turns and the
+        # message, read by meaning) finds; the message's passages from that article come first.
+        article = None
+        if library and leans_on_history(focus, standalone, history):
+            context = conversation_text(focus, history)
+            found = search(self.index, self.embedder, self.lexicon, context, k=1, config=self.retrieval, vec=embed(context))
+            article = found[0].source if found else None
 
         def find(text: str) -> tuple[list[Hit], Decision]:
             vec = embed(text)
-            found = search(self.index, self.embedder, self.lexicon, text, k=max(s.top_k, 5), config=self.retrieval,
-                           vec=vec)
+            if article is not None and text == standalone:
+                found = article_first(search(self.index, self.embedder, self.lexicon, text, k=max(k, CONTEXT_POOL),
+                                             config=self.retrieval, vec=vec), article, k)
+            else:
+                found = search(self.index, self.embedder, self.lexicon, text, k=k, config=self.retrieval, vec=vec)
             return found, self.decide(text, found, vec)
 
         hits, decision = find(standalone)

@@ -58,6 +58,24 @@ def _topic_words(history: list[dict], known: Callable[[str], bool] | None = None
     return []
 
 
+CONTEXT_TURN_CHARS = 400  # of each earlier user turn in the conversation's context text
+
+
+def leans_on_history(question: str, standalone: str, history: list[dict]) -> bool:
+    """Whether a message is read through the conversation: it was rewritten with carried words, or it leans
+    on an earlier turn ("and how would they treat it?")."""
+    return bool(history) and (standalone != question or needs_context(question))
+
+
+def conversation_text(question: str, history: list[dict], turns: int = 2) -> str:
+    """The last `turns` user turns and the message, as one text: what the conversation is about, read by
+    meaning ("a disease carried by sand flies. Leish-something ... how would they treat it?") where no
+    single carried word names it."""
+    users = [m["content"][:CONTEXT_TURN_CHARS] for m in history
+             if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    return " ".join(users[-turns:] + [question]) if turns > 0 else question
+
+
 def condense(question: str, history: list[dict], known: Callable[[str], bool] | None = None,
              entity: Callable[[str], bool] | None = None, carry_subject: bool = False) -> str:
     """The standalone question to search for. With `entity`, a question naming an article's subject

@@ -195,3 +195,11 @@ def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, *, k:
         if len(hits) >= k:
             break
     return hits
+
+
+def article_first(hits: list[Hit], source: str | None, k: int) -> list[Hit]:
+    """The first k of `hits` with one article's passages moved ahead of the others (each group keeps its
+    order): for a follow-up, the article its conversation is about."""
+    if source is None:
+        return hits[:k]
+    return ([h for h in hits if h.source == source] + [h for h in hits if h.source != source])[:k]

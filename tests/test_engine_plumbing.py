@@ -227,6 +227,28 @@ def test_a_rewritten_follow_up_is_shown_and_escaped(bot, monkeypatch):
     assert "<b>" not in reply.text
 
 
+def test_a_follow_up_reads_the_passages_of_the_article_its_conversation_is_about(bot, monkeypatch):
+    import assistant.engine as engine
+
+    # The rewrite carried the wrong subject ("session"); the conversation (the earlier turn and the message)
+    # is about the garage, so the parking article's passages come first.
+    wrong = "How long does each session last?"
+    assert bot.retrieve(wrong, k=2)[0].source == "sessions.md"
+    monkeypatch.setattr(engine, "condense", lambda focus, *a, **kw: wrong)
+    history = [{"role": "user", "content": "Where is the parking garage behind the clinic building?"}]
+    reply = decide(bot, ANSWER).ask("and how long does it stay open?", history=history)
+    assert reply.standalone_question == wrong
+    assert [h.source for h in reply.retrieved][:1] == ["parking.md"]
+    assert {h.chunk_id for h in reply.retrieved} == {h.chunk_id for h in bot.retrieve(wrong, k=len(reply.retrieved))}
+
+
+def test_a_question_that_stands_alone_keeps_its_own_ranking_after_another_topic(bot):
+    history = [{"role": "user", "content": "Where is the parking garage behind the clinic building?"}]
+    reply = decide(bot, ANSWER).ask(QUESTION_ABOUT_SESSIONS, history=history)
+    assert reply.standalone_question == QUESTION_ABOUT_SESSIONS
+    assert [h.chunk_id for h in reply.retrieved] == [h.chunk_id for h in bot.retrieve(QUESTION_ABOUT_SESSIONS, k=len(reply.retrieved))]
+
+
 def test_a_self_standing_question_is_not_rewritten(bot):
     reply = decide(bot, ANSWER).ask(QUESTION_ABOUT_SESSIONS)
     assert reply.standalone_question == QUESTION_ABOUT_SESSIONS and "_Answering:" not in reply.text
