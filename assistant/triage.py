@@ -169,7 +169,9 @@ class Context:
 class LearnedTriage:
     """The learned layer over [embedding, context features, word unigrams and bigrams]: a one-hidden-layer
     network for "is this an emergency happening now", logistic regressions for intent, category and
-    disposition."""
+    disposition, and (when the model has one) a routing head: the intent classes learned with more
+    non-emergency messages, which routes what is not escalated while the intent head's emergency and
+    context probabilities keep their part in escalation and the safety line."""
 
     def __init__(self, path: Path = MODEL_PATH):
         z = weights.load(path, "evals/train_triage.py")
@@ -177,7 +179,7 @@ class LearnedTriage:
         self.bow_weight = float(z["bow_weight"])
         self.heads = {name: (z[f"{name}_coef"].astype(np.float32), z[f"{name}_bias"].astype(np.float32),
                              tuple(z[f"{name}_classes"].tolist()))
-                      for name in ("intent", "category", "disposition")}
+                      for name in ("intent", "category", "disposition", "routing") if f"{name}_coef" in z}
         self.hidden = (z["emergency_w1"].astype(np.float32), z["emergency_b1"].astype(np.float32),
                        z["emergency_w2"].astype(np.float32), float(z["emergency_b2"]))
         self.thresholds = {k: float(v) for k, v in zip(z["threshold_names"].tolist(), z["threshold_values"])}
@@ -293,7 +295,7 @@ class Triager:
         found = self.findings(text) if plain else []
         asserted = [f for f in found if f.asserted]
         scores: dict = {"findings": [(f.category, f.text, "asserted" if f.asserted else "context") for f in found]}
-        p_em, p_whole, intent_em, intents, category, dis_p = 0.0, 0.0, 0.0, {}, "", {}
+        p_em, p_whole, intent_em, intents, gate, category, dis_p = 0.0, 0.0, 0.0, {}, {}, "", {}
         if embed is not None and plain:
             shown = " ".join(_MARKUP.sub(" ", text).split()) if "<" in text else text
             texts = [shown or text]
@@ -308,8 +310,12 @@ class Triager:
             p_em, p_whole = float(p_all[best]), float(p_all[0])
             one = (vecs[best:best + 1], texts[best:best + 1], ctx)
             p_int = self.learned.probs("intent", vecs, texts, ctx)
-            intents = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))
+            gate = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))  # escalation and the safety line
             intent_em = float(p_int[:, self.learned.classes("intent").index("emergency")].max())
+            intents = gate  # routing of what is not escalated
+            if "routing" in self.learned.heads:
+                p_route = self.learned.probs("routing", vecs[:1], texts[:1], ctx)
+                intents = dict(zip(self.learned.classes("routing"), p_route[0].tolist()))
             category = self.learned.classes("category")[int(np.argmax(self.learned.probs("category", *one)[0]))]
             dis_p = dict(zip(self.learned.classes("disposition"), self.learned.probs("disposition", *one)[0].tolist()))
             scores |= {"p_emergency": round(p_em, 4), "intent": {k: round(v, 4) for k, v in intents.items()},
@@ -340,7 +346,7 @@ class Triager:
             name = flag.name if flag else category
             message = (flag.message if flag and flag.message else "") or DISPOSITION_MESSAGES[disposition]
             return Triage(EMERGENCY, f"{name} ({disposition})", matched, message, category, disposition, scores=scores)
-        line = bool(found) or part_only or (learned_on and (p_em >= t["safety_line"] or intents.get("context", 0.0) >= 0.5))
+        line = bool(found) or part_only or (learned_on and (p_em >= t["safety_line"] or gate.get("context", 0.0) >= 0.5))
         if self._injection(plain, intents):
             return Triage(ADVICE, INJECTION_RULE, plain, safety_line=line, scores=scores)
         for name, patterns in self.advice:

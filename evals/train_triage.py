@@ -11,13 +11,21 @@ Training data (never the held-out half of the triage sets):
 - evals/questions.jsonl and evals/triage_tuning.jsonl (the earlier project sets);
 - MedQuAD's patient questions (CC BY 4.0; Ben Abacha and Demner-Fushman, 2019): 16k educational
   questions, many about emergency topics ("What are the symptoms of Stroke?"), as non-emergencies.
+- evals/triage/training_intent/: messages that train the routing head only (advice, questions,
+  conversation acts, injections and red-flag mentions that are not emergencies, written to the boundary
+  brief). Every head that decides who is escalated (the emergency network, the intent head whose
+  emergency probability must agree with it, category, disposition), the word vocabulary and the escalation
+  thresholds are fitted without them, so they cannot change who is escalated or told to call 911.
 
 Heads:
 - emergency: is this an emergency happening now (a one-hidden-layer network of 64 units: it learns how
   context words and a topic combine, which a linear model cannot; it cut out-of-author false alarms at
   recall 1.0 from 5-12% to 4-8% on the tuning authors against logistic regression);
 - intent (logistic regression): emergency / red-flag context (education, past, negated, hypothetical) /
-  question / advice / injection / conversation;
+  question / advice / injection / conversation; its emergency and context probabilities take part in
+  escalation and the safety line;
+- routing (with training_intent/ messages): the same classes, trained on those messages too; it routes the
+  messages that are not escalated (advice, injection, conversation act, question);
 - category (13 red-flag categories) and disposition (911 / crisis / urgent), on emergencies only.
 
 Thresholds are calibrated on out-of-fold probabilities (each tuning author a fold of its own, so a
@@ -87,6 +95,30 @@ def messages() -> list[dict]:
         rows.append({"text": pool[i], "intent": "question", "category": "", "disposition": "",
                      "group": "medquad", "history": []})
     return rows
+
+
+def intent_messages() -> list[dict]:
+    """The intent head's own extra messages (evals/triage/training_intent/), as `messages` gives them."""
+    rows = []
+    for path in sorted((REPO / "evals" / "triage" / "training_intent").glob("*.jsonl")):
+        for r in _jsonl(path):
+            if r["label"] == "emergency":
+                continue
+            rows.append({"text": r["text"], "intent": LABEL_TO_INTENT[r["label"]], "category": "", "disposition": "",
+                         "group": f"training_intent/{path.stem}", "history": r.get("history") or []})
+    return rows
+
+
+def embedded(texts: list[str], cache: Path) -> np.ndarray:
+    """embed(texts), kept in `cache` between runs while the texts are the same."""
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            if list(z["texts"]) == texts:
+                return z["X"]
+    X = embed(texts)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, X=X, texts=np.array(texts))
+    return X
 
 
 def embed(texts: list[str]) -> np.ndarray:
@@ -174,11 +206,13 @@ def folds(rows: list[dict]) -> np.ndarray:
     return np.array([r["group"] if r["group"].startswith("tuning/") else f"fold{rng.integers(5)}" for r in rows])
 
 
-def cross_validated(X, texts, y, fold_ids, C, ctx, dis) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Out-of-fold emergency, intent and (for labelled emergencies) disposition probabilities, vocabulary
-    refit in each fold."""
+def cross_validated(X, texts, y, fold_ids, C, ctx, dis, extra=None):
+    """Out-of-fold emergency, intent, routing and (for labelled emergencies) disposition probabilities,
+    vocabulary refit in each fold. `extra` (vectors, texts, intents, context features) joins every fold's
+    routing head; without it the routing head is the intent head."""
     p_em = np.zeros(len(y), np.float32)
     p_int = np.zeros((len(y), len(INTENTS)), np.float32)
+    p_route = np.zeros((len(y), len(INTENTS)), np.float32)
     p_dis = np.zeros((len(y), len(DISPOSITIONS)), np.float32)
     has_dis = (y == "emergency") & np.isin(dis, DISPOSITIONS)
     for f in np.unique(fold_ids):
@@ -190,10 +224,22 @@ def cross_validated(X, texts, y, fold_ids, C, ctx, dis) -> tuple[np.ndarray, np.
         p_em[test] = emergency_probs(fit_emergency(F_tr, y[tr] == "emergency"), F_te)
         c, b = fit(F_tr, y[tr], INTENTS, C)
         p_int[test] = softmax(np.asarray(F_te @ c.T) + b)
+        if extra is not None:
+            c, b = routing_head(F_tr, y[tr], vocab, C, extra)
+        p_route[test] = softmax(np.asarray(F_te @ c.T) + b)
         d_tr = has_dis[tr]
         c, b = fit(F_tr[d_tr], dis[tr][d_tr], DISPOSITIONS, C)
         p_dis[test] = softmax(np.asarray(F_te @ c.T) + b)
-    return p_em, p_int, p_dis
+    return p_em, p_int, p_dis, p_route
+
+
+def routing_head(F, y: np.ndarray, vocab: list[str], C: float, extra):
+    """The intent classes fitted on F's messages and `extra`'s (vectors, texts, intents, context features),
+    in the same features."""
+    from scipy.sparse import vstack
+
+    X_x, texts_x, y_x, ctx_x = extra
+    return fit(vstack([F, features(X_x, texts_x, vocab, ctx_x)]).tocsr(), np.concatenate([y, y_x]), INTENTS, C)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -240,7 +286,7 @@ def urgent_rule_threshold(p_dis, y, groups, disposition) -> float:
     return _safe_bar(np.round(np.arange(0.5, 0.0, -0.01), 2), lambda bar: p911 < bar, y, groups, disposition)
 
 
-def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None) -> dict[str, float]:
+def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None, p_route=None) -> dict[str, float]:
     """Thresholds from out-of-fold probabilities, recall first.
     - emergency and emergency_intent: the learned layer alone escalates when the emergency head reaches the
       first AND the intent head's emergency probability reaches the second (two models must agree);
@@ -251,7 +297,8 @@ def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None) -> dict
     - safety_line: the emergency-head threshold that would catch every tuning author's emergency, urgent
       ones included: a message between it and the escalation bar gets the "if this is happening now, call
       911" line instead of an escalation (when unsure: escalate or add the line);
-    - advice / injection / conversation: the lowest threshold whose out-of-fold precision is at least 0.9;
+    - advice / injection / conversation: the lowest threshold whose out-of-fold precision is at least 0.9
+      (INTENT_PRECISION), on the routing head's probabilities `p_route` (the intent head's without it);
     - urgent and urgent_rule: `urgent_threshold`, `urgent_rule_threshold` (from out-of-fold disposition
       probabilities `p_dis`; 0.6 and 0.5 without them)."""
     em = y == "emergency"
@@ -274,12 +321,13 @@ def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None) -> dict
     out = {"rule_veto": veto, "emergency": t_em, "emergency_intent": u, "safety_line": round(line, 4),
            "urgent": 0.6 if p_dis is None else urgent_threshold(p_dis, y, groups, disposition),
            "urgent_rule": 0.5 if p_dis is None else urgent_rule_threshold(p_dis, y, groups, disposition)}
+    p_route = p_int if p_route is None else p_route
     for intent in ("advice", "injection", "conversation"):
         k = INTENTS.index(intent)
         truth = y == intent
         chosen = 0.95
         for th in np.arange(0.95, 0.05, -0.05):
-            pred = p_int[:, k] >= th
+            pred = p_route[:, k] >= th
             if pred.sum() and (truth & pred).sum() / pred.sum() >= INTENT_PRECISION[intent]:
                 chosen = float(round(th, 2))
         out[intent] = max(chosen, 0.5)
@@ -304,19 +352,14 @@ def main() -> int:
     rows = messages()
     texts = [r["text"] for r in rows]
     cache = Path(args.cache)
-    if cache.is_file() and list(np.load(cache, allow_pickle=False)["texts"]) == texts:
-        X = np.load(cache)["X"]
-    else:
-        X = embed(texts)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, X=X, texts=np.array(texts))
+    X = embedded(texts, cache)
     y = np.array([r["intent"] for r in rows])
     groups = np.array([r["group"] for r in rows])
     dis = np.array([r["disposition"] for r in rows])
     if args.recalibrate:
         cv = np.load(CV_CACHE)
         thresholds = calibrate(cv["p_em"], cv["p_int"], y, cv["asserted"], groups, dis,
-                               cv["p_dis"] if "p_dis" in cv else None)
+                               cv["p_dis"] if "p_dis" in cv else None, cv["p_route"] if "p_route" in cv else None)
         with np.load(args.out, allow_pickle=False) as z:
             arrays = dict(z)
         arrays |= {"threshold_names": np.array(list(thresholds)),
@@ -329,9 +372,18 @@ def main() -> int:
     asserted = np.array([any(f.asserted for f in fs) for fs in found])
     ctx = np.vstack([context_features(fs) for fs in found])
     fold_ids = folds(rows)
-    p_em, p_int, p_dis = cross_validated(X, texts, y, fold_ids, args.C, ctx, dis)
-    np.savez(CV_CACHE, p_em=p_em, p_int=p_int, p_dis=p_dis, asserted=asserted)
-    thresholds = calibrate(p_em, p_int, y, asserted, groups, dis, p_dis)
+    extra_rows = intent_messages()
+    extra = None
+    if extra_rows:
+        texts_x = [r["text"] for r in extra_rows]
+        ctx_x = np.vstack([context_features(rules.findings(t)) for t in texts_x])
+        extra = (embedded(texts_x, cache.with_name(cache.stem + "_intent.npz")), texts_x,
+                 np.array([r["intent"] for r in extra_rows]), ctx_x)
+        print(f"{len(extra_rows)} intent-only messages: "
+              + ", ".join(f"{i} {int((extra[2] == i).sum())}" for i in INTENTS if (extra[2] == i).any()))
+    p_em, p_int, p_dis, p_route = cross_validated(X, texts, y, fold_ids, args.C, ctx, dis, extra)
+    np.savez(CV_CACHE, p_em=p_em, p_int=p_int, p_dis=p_dis, p_route=p_route, asserted=asserted)
+    thresholds = calibrate(p_em, p_int, y, asserted, groups, dis, p_dis, p_route)
     em = y == "emergency"
     print(f"{len(rows)} messages: " + ", ".join(f"{i} {int((y == i).sum())}" for i in INTENTS))
     print("thresholds:", thresholds)
@@ -347,6 +399,8 @@ def main() -> int:
     vocab = vocabulary(texts)
     F = features(X, texts, vocab, ctx)
     heads = {"intent": (*fit(F, y, INTENTS, args.C), INTENTS)}
+    if extra is not None:
+        heads["routing"] = (*routing_head(F, y, vocab, args.C, extra), INTENTS)
     w1, b1, w2, b2 = fit_emergency(F, em)
     cats = np.array([r["category"] for r in rows])
     labelled = em & np.isin(cats, CATEGORIES) & np.isin(dis, DISPOSITIONS)

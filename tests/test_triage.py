@@ -133,10 +133,38 @@ def test_missing_model_names_the_command(tmp_path):
 
 def test_shipped_model_is_small_and_has_every_head():
     model = LearnedTriage()
-    assert set(model.heads) == {"intent", "category", "disposition"} and model.hidden[0].shape[0] == 64
+    assert set(model.heads) == {"intent", "category", "disposition", "routing"} and model.hidden[0].shape[0] == 64
     assert {"emergency", "rule_veto", "safety_line", "advice", "injection", "conversation"} <= set(model.thresholds)
     assert model.dim == 384 and all(np.isfinite(h[0]).all() for h in model.heads.values())
     assert np.isfinite(model.hidden[0]).all()
+
+
+def test_the_routing_head_routes_what_is_not_escalated_and_never_decides_an_escalation(tmp_path, embedder):
+    """A model whose routing head calls everything advice: a plain question becomes an advice request, while
+    an emergency, an educational question's safety line and the escalation scores stay as the shipped model
+    gives them (they come from the emergency network and the intent head)."""
+    from assistant.triage import MODEL_PATH
+
+    with np.load(MODEL_PATH, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    classes = arrays["routing_classes"].tolist()
+    arrays["routing_coef"] = np.zeros_like(arrays["routing_coef"])
+    arrays["routing_bias"] = np.where(np.array(classes) == "advice", 30.0, -30.0).astype(np.float32)
+    np.savez(tmp_path / "advice_only.npz", **arrays)
+    shipped, altered = (Triager(Settings().prompts_dir, model_path=p) for p in (MODEL_PATH, tmp_path / "advice_only.npz"))
+    read = {name: (lambda text, t=t: t.classify(text, embed=embedder.encode_query, vectors=embedder.encode_queries))
+            for name, t in (("shipped", shipped), ("altered", altered))}
+    assert read["shipped"]("How long does a session take?").route == QUESTION
+    assert read["altered"]("How long does a session take?").route == ADVICE
+    # The first two are escalated by the learned layer alone (no red-flag rule finds them), the third by the rules.
+    for text in ("it feels like an elephant is sitting on me and my left arm is heavy",
+                 "everyone would be better off if I just wasn't here anymore", "I want to kill myself",
+                 "What are the warning signs of a stroke?"):
+        a, b = read["shipped"](text), read["altered"](text)
+        escalated = a.route == EMERGENCY
+        assert (escalated, a.safety_line, a.scores["p_emergency"]) == (b.route == EMERGENCY, b.safety_line, b.scores["p_emergency"])
+        assert not escalated or (a.rule, a.message) == (b.rule, b.message)
+    assert read["altered"]("everyone would be better off if I just wasn't here anymore").route == EMERGENCY
 
 
 def test_bad_disposition_in_redflags_is_refused(tmp_path):
