@@ -153,7 +153,11 @@ answers-gate: index library
 		--fail-under heldout:seed:answered=0.58 heldout:seed:not_answered=0.9 heldout:library:answered=0.78 \
 		heldout:library:not_answered=0.47 heldout:seed:hit@3=0.8 heldout:library:hit@3=0.84 \
 		heldout:seed:first_sentence=0.38 heldout:library:first_sentence=0.55 \
-		heldout:seed:citation_precision=0.4 heldout:library:citation_precision=0.42
+		heldout:seed:citation_precision=0.4 heldout:library:citation_precision=0.42 \
+		heldout2:seed:answered=0.43 heldout2:seed:not_answered=0.9 heldout2:library:answered=0.67 \
+		heldout2:library:not_answered=0.72 heldout2:seed:hit@3=0.83 heldout2:library:hit@3=0.76 \
+		heldout2:seed:first_sentence=0.6 heldout2:library:first_sentence=0.59 \
+		heldout2:seed:citation_precision=0.58 heldout2:library:citation_precision=0.46
 
 # Retrain the answer decision (assistant/models/answer.npz): MedQuAD leave-answer-out, plus the tuning authors.
 train-answer: index library
