@@ -63,15 +63,16 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
 
 
+def authored(folder: str) -> list[dict]:
+    """The messages of one evals/triage/ folder, as `messages` gives them (group: folder/author)."""
+    return [{"text": r["text"], "intent": LABEL_TO_INTENT[r["label"]], "category": r.get("category") or "",
+             "disposition": r.get("disposition") or "", "group": f"{folder}/{path.stem}", "history": r.get("history") or []}
+            for path in sorted((REPO / "evals" / "triage" / folder).glob("*.jsonl")) for r in _jsonl(path)]
+
+
 def messages() -> list[dict]:
     """Every training message as {"text", "intent", "category", "disposition", "group"}."""
-    rows = []
-    for folder in ("training", "tuning"):
-        for path in sorted((REPO / "evals" / "triage" / folder).glob("*.jsonl")):
-            for r in _jsonl(path):
-                rows.append({"text": r["text"], "intent": LABEL_TO_INTENT[r["label"]],
-                             "category": r.get("category") or "", "disposition": r.get("disposition") or "",
-                             "group": f"{folder}/{path.stem}", "history": r.get("history") or []})
+    rows = authored("training") + authored("tuning")
     for name in ("questions.jsonl", "triage_tuning.jsonl"):
         for r in _jsonl(REPO / "evals" / name):
             intent = KIND_TO_INTENT[r["kind"]]
@@ -98,15 +99,8 @@ def messages() -> list[dict]:
 
 
 def intent_messages() -> list[dict]:
-    """The intent head's own extra messages (evals/triage/training_intent/), as `messages` gives them."""
-    rows = []
-    for path in sorted((REPO / "evals" / "triage" / "training_intent").glob("*.jsonl")):
-        for r in _jsonl(path):
-            if r["label"] == "emergency":
-                continue
-            rows.append({"text": r["text"], "intent": LABEL_TO_INTENT[r["label"]], "category": "", "disposition": "",
-                         "group": f"training_intent/{path.stem}", "history": r.get("history") or []})
-    return rows
+    """The routing head's own extra messages (evals/triage/training_intent/; none is an emergency)."""
+    return [r for r in authored("training_intent") if r["intent"] != "emergency"]
 
 
 def embedded(texts: list[str], cache: Path) -> np.ndarray:
@@ -224,9 +218,11 @@ def cross_validated(X, texts, y, fold_ids, C, ctx, dis, extra=None):
         p_em[test] = emergency_probs(fit_emergency(F_tr, y[tr] == "emergency"), F_te)
         c, b = fit(F_tr, y[tr], INTENTS, C)
         p_int[test] = softmax(np.asarray(F_te @ c.T) + b)
-        if extra is not None:
+        if extra is None:
+            p_route[test] = p_int[test]
+        else:
             c, b = routing_head(F_tr, y[tr], vocab, C, extra)
-        p_route[test] = softmax(np.asarray(F_te @ c.T) + b)
+            p_route[test] = softmax(np.asarray(F_te @ c.T) + b)
         d_tr = has_dis[tr]
         c, b = fit(F_tr[d_tr], dis[tr][d_tr], DISPOSITIONS, C)
         p_dis[test] = softmax(np.asarray(F_te @ c.T) + b)
