@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import AssistantError
+from .errors import AssistantError, InputError
 from .settings import INDEX_TYPES
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -98,9 +98,23 @@ def _print_reply(reply, passages: bool) -> None:
             print(f"  {i}. {h.chunk_id}  fused={h.score:.4f} dense={dense} bm25={bm25}\n     {snippet}")
 
 
+def _read_history(path: str) -> list[dict]:
+    """The --history file: a JSON list of earlier turns, or an InputError that says what is wrong."""
+    try:
+        history = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"Cannot read the history file {path} ({exc.strerror or exc}); pass a JSON file "
+                         'such as [{"role": "user", "content": "How many sessions?"}].') from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"The history file {path} is not UTF-8 JSON ({exc}).") from None
+    if not isinstance(history, list):
+        raise InputError(f"The history file {path} must hold a JSON list of turns [{{role, content}}, ...].")
+    return history
+
+
 def cmd_ask(args) -> int:
+    history = _read_history(args.history) if args.history else []
     bot = _assistant(args)
-    history = json.loads(Path(args.history).read_text(encoding="utf-8")) if args.history else []
     reply = bot.ask(args.question, history=history)
     if args.json:
         print(json.dumps(reply.to_dict(), indent=1, ensure_ascii=False, default=str))

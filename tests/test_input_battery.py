@@ -92,6 +92,19 @@ def test_odd_histories_get_a_valid_reply(bot, name):
     check_reply(reply)
 
 
+@pytest.mark.parametrize("content, says", [(None, "Cannot read the history file"), (b"[{", "is not UTF-8 JSON"),
+                                           (b"\xff\xfe", "is not UTF-8 JSON"), (b'{"role": "user"}', "must hold a JSON list")])
+def test_cli_ask_with_a_bad_history_file_says_what_is_wrong(tmp_path, capsys, content, says):
+    from assistant.cli import main
+
+    path = tmp_path / "history.json"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["ask", "does it hurt?", "--history", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err and "Traceback" not in err
+
+
 def test_an_over_long_question_is_refused_not_cut(bot):
     reply = bot.ask(HUGE)
     assert reply.route == "abstain" and reply.triage == "too long"
