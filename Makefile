@@ -105,7 +105,9 @@ triage-gate: index library
 		heldout:downgraded_to_urgent=0.0 heldout2:downgraded_to_urgent=0.0 heldout3:downgraded_to_urgent=0.0 \
 		heldout4:downgraded_to_urgent=0.0 \
 		heldout5:false_alarm_rate=0.03 heldout5:advice_routing=0.78 heldout5:injection_refusals=0.9 \
-		heldout5:conversation_acts=0.9 heldout5:safety_line_on_red_flag_education=0.95
+		heldout5:conversation_acts=0.9 heldout5:safety_line_on_red_flag_education=0.95 \
+		heldout6:recall_911_and_crisis=1.0 heldout6:emergency_recall=0.96 heldout6:false_alarm_rate=0.4 \
+		heldout6:safety_line_on_red_flag_education=0.95
 
 # HTTP load on loopback (the app is started and stopped by the script): 1/8/16/32 clients, then a
 # bounded 32-client soak (SOAK_SECONDS, default 180) reporting errors and latency over time.

@@ -34,6 +34,13 @@ MODEL_PATH = weights.MODELS / "triage.npz"
 # A pair of sentences of a long message that the message as a whole does not carry escalates on its own
 # only at or above this learned probability (see Triager.classify).
 PART_ALONE = 0.9
+# A story: a message of at least STORY_WORDS words that the learned layer reads, as a whole, as a past,
+# denied or hypothetical mention (intent "context" >= STORY_CONTEXT) and not as an emergency (p below the
+# model's calibrated "story" threshold). Its sentences and rule findings do not escalate it on their own:
+# "my late husband came in the color of putty and sweating through his shirt... what are the warning signs?"
+# It carries the "if this is happening now, call 911" line instead.
+STORY_WORDS = 60
+STORY_CONTEXT = 0.5
 _SENTENCE_BREAK = re.compile(r"[.!?;\n]+")
 _WORD_RE = re.compile(r"[a-z0-9]+")
 _MARKUP = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|</?[A-Za-z][^<>]*>", re.I | re.S)  # HTML tags: not words a patient wrote (the patterns still see them)
@@ -296,6 +303,7 @@ class Triager:
         asserted = [f for f in found if f.asserted]
         scores: dict = {"findings": [(f.category, f.text, "asserted" if f.asserted else "context") for f in found]}
         p_em, p_whole, intent_em, intents, gate, category, dis_p = 0.0, 0.0, 0.0, {}, {}, "", {}
+        story = False
         if embed is not None and plain:
             shown = " ".join(_MARKUP.sub(" ", text).split()) if "<" in text else text
             texts = [shown or text]
@@ -311,6 +319,8 @@ class Triager:
             one = (vecs[best:best + 1], texts[best:best + 1], ctx)
             p_int = self.learned.probs("intent", vecs, texts, ctx)
             gate = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))  # escalation and the safety line
+            story = (len(p_all) > 1 and len(text.split()) >= STORY_WORDS and gate.get("context", 0.0) >= STORY_CONTEXT
+                     and p_whole < self.learned.thresholds.get("story", 0.0))
             intent_em = float(p_int[:, self.learned.classes("intent").index("emergency")].max())
             intents = gate  # routing of what is not escalated
             if "routing" in self.learned.heads:
@@ -334,7 +344,9 @@ class Triager:
         # scored <= 0.02 as a whole and 0.23-0.78 on one pair.)
         part_only = learned and not asserted and p_whole < learned_bar and p_em < PART_ALONE
         learned = learned and not part_only
-        escalate = learned or (asserted and (not learned_on or p_em >= t["rule_veto"]))
+        escalate = (learned or (asserted and (not learned_on or p_em >= t["rule_veto"]))) and not story
+        if story:
+            scores["story"] = True
         if escalate:
             if asserted:
                 f = max(asserted, key=lambda f: self._rank(f.category))
@@ -346,7 +358,7 @@ class Triager:
             name = flag.name if flag else category
             message = (flag.message if flag and flag.message else "") or DISPOSITION_MESSAGES[disposition]
             return Triage(EMERGENCY, f"{name} ({disposition})", matched, message, category, disposition, scores=scores)
-        line = bool(found) or part_only or (learned_on and (p_em >= t["safety_line"] or gate.get("context", 0.0) >= 0.5))
+        line = bool(found) or part_only or story or (learned_on and (p_em >= t["safety_line"] or gate.get("context", 0.0) >= 0.5))
         if self._injection(plain, intents):
             return Triage(ADVICE, INJECTION_RULE, plain, safety_line=line, scores=scores)
         for name, patterns in self.advice:

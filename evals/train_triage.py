@@ -282,7 +282,25 @@ def urgent_rule_threshold(p_dis, y, groups, disposition) -> float:
     return _safe_bar(np.round(np.arange(0.5, 0.0, -0.01), 2), lambda bar: p911 < bar, y, groups, disposition)
 
 
-def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None, p_route=None) -> dict[str, float]:
+def story_threshold(p_em, p_int, y, n_words, cap: float) -> float:
+    """The "story" bar (Triager.classify): the highest learned emergency probability, on a 0.05 grid and at
+    most `cap` (the learned layer's own bar), under which no out-of-fold emergency long enough to be read
+    sentence by sentence (over 30 words) and read as a whole as a past, denied or hypothetical mention
+    (intent "context" >= STORY_CONTEXT) falls. 0 (never a story) when even 0.05 would catch one."""
+    from assistant.triage import STORY_CONTEXT
+
+    em = y == "emergency"
+    storylike = em & (n_words > 30) & (p_int[:, INTENTS.index("context")] >= STORY_CONTEXT)
+    best = 0.0
+    for bar in np.round(np.arange(0.05, cap + 1e-9, 0.05), 2):
+        if (p_em[storylike] < bar).any():
+            break
+        best = float(bar)
+    return best
+
+
+def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None, p_route=None,
+              n_words=None) -> dict[str, float]:
     """Thresholds from out-of-fold probabilities, recall first.
     - emergency and emergency_intent: the learned layer alone escalates when the emergency head reaches the
       first AND the intent head's emergency probability reaches the second (two models must agree);
@@ -296,7 +314,8 @@ def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None, p_route
     - advice / injection / conversation: the lowest threshold whose out-of-fold precision is at least 0.9
       (INTENT_PRECISION), on the routing head's probabilities `p_route` (the intent head's without it);
     - urgent and urgent_rule: `urgent_threshold`, `urgent_rule_threshold` (from out-of-fold disposition
-      probabilities `p_dis`; 0.6 and 0.5 without them)."""
+      probabilities `p_dis`; 0.6 and 0.5 without them);
+    - story (with `n_words`): `story_threshold`."""
     em = y == "emergency"
     tuning = np.char.startswith(groups.astype(str), "tuning/")
     labelled = ~em & (groups != "medquad")
@@ -317,6 +336,8 @@ def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None, p_route
     out = {"rule_veto": veto, "emergency": t_em, "emergency_intent": u, "safety_line": round(line, 4),
            "urgent": 0.6 if p_dis is None else urgent_threshold(p_dis, y, groups, disposition),
            "urgent_rule": 0.5 if p_dis is None else urgent_rule_threshold(p_dis, y, groups, disposition)}
+    if n_words is not None:
+        out["story"] = story_threshold(p_em, p_int, y, n_words, t_em)
     p_route = p_int if p_route is None else p_route
     for intent in ("advice", "injection", "conversation"):
         k = INTENTS.index(intent)
@@ -352,10 +373,12 @@ def main() -> int:
     y = np.array([r["intent"] for r in rows])
     groups = np.array([r["group"] for r in rows])
     dis = np.array([r["disposition"] for r in rows])
+    n_words = np.array([len(t.split()) for t in texts])
     if args.recalibrate:
         cv = np.load(CV_CACHE)
         thresholds = calibrate(cv["p_em"], cv["p_int"], y, cv["asserted"], groups, dis,
-                               cv["p_dis"] if "p_dis" in cv else None, cv["p_route"] if "p_route" in cv else None)
+                               cv["p_dis"] if "p_dis" in cv else None, cv["p_route"] if "p_route" in cv else None,
+                               n_words)
         with np.load(args.out, allow_pickle=False) as z:
             arrays = dict(z)
         arrays |= {"threshold_names": np.array(list(thresholds)),
@@ -379,7 +402,7 @@ def main() -> int:
               + ", ".join(f"{i} {int((extra[2] == i).sum())}" for i in INTENTS if (extra[2] == i).any()))
     p_em, p_int, p_dis, p_route = cross_validated(X, texts, y, fold_ids, args.C, ctx, dis, extra)
     np.savez(CV_CACHE, p_em=p_em, p_int=p_int, p_dis=p_dis, p_route=p_route, asserted=asserted)
-    thresholds = calibrate(p_em, p_int, y, asserted, groups, dis, p_dis, p_route)
+    thresholds = calibrate(p_em, p_int, y, asserted, groups, dis, p_dis, p_route, n_words)
     em = y == "emergency"
     print(f"{len(rows)} messages: " + ", ".join(f"{i} {int((y == i).sum())}" for i in INTENTS))
     print("thresholds:", thresholds)

@@ -3,7 +3,7 @@
 The sets in evals/triage/ were written by six authors with different briefs (evals/triage/BRIEF.md),
 none of whom saw the code, the rules or the other sets. They are split by author: tuning/ may be read,
 trained on and tuned against; heldout/ is scored only. This script never prints a held-out message's
-text: `--failures` lists failing messages of the tuning half alone.
+text: `--failures` lists failing messages of the halves that may be read (tuning, long_tuning) alone.
 
     python evals/triage_eval.py [--index index] [--index runs/library/index] [--failures] [--out F.json]
 
@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-HALVES = ("tuning", "heldout", "heldout2", "heldout3", "heldout4", "heldout5")
+HALVES = ("tuning", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "long_tuning", "heldout6")
 LABELS = ("emergency", "education", "past", "negated", "hypothetical", "mild_side_effect", "other_topic",
           "advice", "injection", "conversation", "question")
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--index", action="append", help="index folder(s); default: index")
     ap.add_argument("--half", choices=HALVES, action="append")
-    ap.add_argument("--failures", action="store_true", help="list the tuning half's failures")
+    ap.add_argument("--failures", action="store_true", help="list the failures of the halves that may be read")
     ap.add_argument("--out", help="write the scores as JSON here")
     ap.add_argument("--fail-under", nargs="*", default=[], metavar="HALF:METRIC=VALUE",
                     help="exit 1 when a metric (on every index) is below VALUE, e.g. heldout:emergency_recall=1.0; "
@@ -144,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             rows = run(bot, load_half(half))
             results[f"{index}:{half}"] = score(rows)
             results[f"{index}:{half}"]["intervals"] = intervals(rows, score=score)
-            if args.failures and half == "tuning":
-                print(f"--- failures, {index}, tuning half ---")
+            if args.failures and not half.startswith("heldout"):
+                print(f"--- failures, {index}, {half} ---")
                 print("\n".join(failures(rows)) or "(none)")
     keys = ["messages", "emergency_recall", "recall_911_and_crisis", "min_category_recall", "missed_with_safety_line",
             "false_alarm_rate", "disposition_accuracy", "downgraded_to_urgent",

@@ -112,6 +112,29 @@ def test_an_emergency_in_a_long_message_is_read_sentence_by_sentence(classify):
     assert classify(ramble).route == EMERGENCY
 
 
+STORY = ("Good morning, I hope this finds you well. Eleven years ago my father had his heart attack while "
+         "shovelling snow. He came inside grey and sweating, said his chest felt crushed and his left arm "
+         "ached, and my mother drove him to the hospital where they put in two stents. He lived another "
+         "nine good years after that. Now that I am nearly the age he was, I keep wondering: what are the "
+         "warning signs of a heart attack, and are they different for women? Many thanks, Ruth")
+NOW = ("Good morning, I hope this finds you well. Eleven years ago my father had his heart attack while "
+       "shovelling snow, and he lived another nine good years after that. I had my shoulder injection on "
+       "Monday and it went fine. But for the last twenty minutes I have had a crushing pressure in my chest "
+       "and my left arm aches and I am sweating and sick to my stomach. Should I wait and see? Ruth")
+
+
+def test_a_long_story_of_a_past_emergency_gets_the_safety_line_not_an_escalation(classify):
+    """Read as a whole, the message is about the past; its sentences and rule findings alone would escalate it."""
+    result = classify(STORY)
+    assert len(STORY.split()) >= 60 and result.route != EMERGENCY
+    assert result.safety_line and result.scores.get("story")
+
+
+def test_the_same_story_with_the_emergency_happening_now_escalates(classify):
+    result = classify(NOW)
+    assert len(NOW.split()) >= 60 and (result.route, result.category) == (EMERGENCY, "cardiac")
+
+
 @pytest.mark.parametrize("text", ["Ι саn't brеаthе", "ｃｈｅｓｔ ｐａｉｎ ｎｏｗ"])
 def test_look_alike_and_full_width_letters(rules, text):
     assert rules.classify(text).route == EMERGENCY
