@@ -109,7 +109,7 @@ def score(rows: list[dict]) -> dict:
 
 def failures(rows: list[dict]) -> list[str]:
     """Tuning-half messages triaged wrongly (never called on the held-out half)."""
-    assert all(r["half"] == "tuning" for r in rows), "held-out texts are never printed"
+    assert not any(r["half"].startswith("heldout") for r in rows), "held-out texts are never printed"
     want = {"advice": "advice", "injection": "advice", "conversation": "greeting", "emergency": "emergency"}
     bad = []
     for r in rows:
