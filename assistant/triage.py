@@ -308,19 +308,23 @@ class Triager:
             shown = " ".join(_MARKUP.sub(" ", text).split()) if "<" in text else text
             texts = [shown or text]
             vecs = embed(texts[0])[None, :]
+            ctx = context_features(found)
             parts = self._parts(texts[0])
-            if len(parts) > 1:
+            if len(parts) > 1 and len(text.split()) >= STORY_WORDS:
+                # A story is known from the whole reading alone: its sentence pairs, which cannot escalate
+                # it, are then not encoded (most of a long message's triage time).
+                whole_ctx = self.learned.probs("intent", vecs, texts, ctx)[0, self.learned.classes("intent").index("context")]
+                story = (whole_ctx >= STORY_CONTEXT
+                         and float(self.learned.emergency(vecs, texts, ctx)[0]) < self.learned.thresholds.get("story", 0.0))
+            if len(parts) > 1 and not story:
                 more = vectors(parts) if vectors is not None else np.vstack([embed(p) for p in parts])
                 texts, vecs = texts + parts, np.vstack([vecs, more])
-            ctx = context_features(found)
             p_all = self.learned.emergency(vecs, texts, ctx)
             best = int(np.argmax(p_all))
             p_em, p_whole = float(p_all[best]), float(p_all[0])
             one = (vecs[best:best + 1], texts[best:best + 1], ctx)
             p_int = self.learned.probs("intent", vecs, texts, ctx)
             gate = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))  # escalation and the safety line
-            story = (len(p_all) > 1 and len(text.split()) >= STORY_WORDS and gate.get("context", 0.0) >= STORY_CONTEXT
-                     and p_whole < self.learned.thresholds.get("story", 0.0))
             intent_em = float(p_int[:, self.learned.classes("intent").index("emergency")].max())
             intents = gate  # routing of what is not escalated
             if "routing" in self.learned.heads:
