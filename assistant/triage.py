@@ -313,8 +313,8 @@ class Triager:
             if len(parts) > 1 and len(text.split()) >= STORY_WORDS:
                 # A story is known from the whole reading alone: its sentence pairs, which cannot escalate
                 # it, are then not encoded (most of a long message's triage time).
-                whole_ctx = self.learned.probs("intent", vecs, texts, ctx)[0, self.learned.classes("intent").index("context")]
-                story = (whole_ctx >= STORY_CONTEXT
+                k_context = self.learned.classes("intent").index("context")
+                story = (self.learned.probs("intent", vecs, texts, ctx)[0, k_context] >= STORY_CONTEXT
                          and float(self.learned.emergency(vecs, texts, ctx)[0]) < self.learned.thresholds.get("story", 0.0))
             if len(parts) > 1 and not story:
                 more = vectors(parts) if vectors is not None else np.vstack([embed(p) for p in parts])

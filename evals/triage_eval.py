@@ -108,7 +108,7 @@ def score(rows: list[dict]) -> dict:
 
 
 def failures(rows: list[dict]) -> list[str]:
-    """Tuning-half messages triaged wrongly (never called on the held-out half)."""
+    """Messages of a readable half (tuning, long_tuning) triaged wrongly; never called on a held-out half."""
     assert not any(r["half"].startswith("heldout") for r in rows), "held-out texts are never printed"
     want = {"advice": "advice", "injection": "advice", "conversation": "greeting", "emergency": "emergency"}
     bad = []
