@@ -34,6 +34,7 @@ MODEL_PATH = weights.MODELS / "triage.npz"
 # A pair of sentences of a long message that the message as a whole does not carry escalates on its own
 # only at or above this learned probability (see Triager.classify).
 PART_ALONE = 0.9
+PARTS_WORDS = 30  # a message of more words is also read two sentences at a time (Triager._parts)
 # A story: a message of at least STORY_WORDS words that the learned layer reads, as a whole, as a past,
 # denied or hypothetical mention (intent "context" >= STORY_CONTEXT) and not as an emergency (p below the
 # model's calibrated "story" threshold). Its sentences and rule findings do not escalate it on their own:
@@ -309,21 +310,23 @@ class Triager:
             texts = [shown or text]
             vecs = embed(texts[0])[None, :]
             ctx = context_features(found)
+            p_all = self.learned.emergency(vecs, texts, ctx)
+            p_int = self.learned.probs("intent", vecs, texts, ctx)
             parts = self._parts(texts[0])
-            if len(parts) > 1 and len(text.split()) >= STORY_WORDS:
+            if len(parts) > 1:
                 # A story is known from the whole reading alone: its sentence pairs, which cannot escalate
                 # it, are then not encoded (most of a long message's triage time).
                 k_context = self.learned.classes("intent").index("context")
-                story = (self.learned.probs("intent", vecs, texts, ctx)[0, k_context] >= STORY_CONTEXT
-                         and float(self.learned.emergency(vecs, texts, ctx)[0]) < self.learned.thresholds.get("story", 0.0))
-            if len(parts) > 1 and not story:
-                more = vectors(parts) if vectors is not None else np.vstack([embed(p) for p in parts])
-                texts, vecs = texts + parts, np.vstack([vecs, more])
-            p_all = self.learned.emergency(vecs, texts, ctx)
+                story = (len(text.split()) >= STORY_WORDS and p_int[0, k_context] >= STORY_CONTEXT
+                         and float(p_all[0]) < self.learned.thresholds.get("story", 0.0))
+                if not story:
+                    more = vectors(parts) if vectors is not None else np.vstack([embed(p) for p in parts])
+                    p_all = np.concatenate([p_all, self.learned.emergency(more, parts, ctx)])
+                    p_int = np.vstack([p_int, self.learned.probs("intent", more, parts, ctx)])
+                    texts, vecs = texts + parts, np.vstack([vecs, more])
             best = int(np.argmax(p_all))
             p_em, p_whole = float(p_all[best]), float(p_all[0])
             one = (vecs[best:best + 1], texts[best:best + 1], ctx)
-            p_int = self.learned.probs("intent", vecs, texts, ctx)
             gate = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))  # escalation and the safety line
             intent_em = float(p_int[:, self.learned.classes("intent").index("emergency")].max())
             intents = gate  # routing of what is not escalated
@@ -380,7 +383,7 @@ class Triager:
     @staticmethod
     def _parts(text: str) -> list[str]:
         """The sentences of a long message (pairs of them), so an emergency buried in a ramble is read alone."""
-        if len(text.split()) <= 30:
+        if len(text.split()) <= PARTS_WORDS:
             return []
         sents = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if len(s.split()) >= 2]
         if len(sents) <= 1:

@@ -285,12 +285,12 @@ def urgent_rule_threshold(p_dis, y, groups, disposition) -> float:
 def story_threshold(p_em, p_int, y, n_words, cap: float) -> float:
     """The "story" bar (Triager.classify): the highest learned emergency probability, on a 0.05 grid and at
     most `cap` (the learned layer's own bar), under which no out-of-fold emergency long enough to be read
-    sentence by sentence (over 30 words) and read as a whole as a past, denied or hypothetical mention
+    sentence by sentence (over PARTS_WORDS) and read as a whole as a past, denied or hypothetical mention
     (intent "context" >= STORY_CONTEXT) falls. 0 (never a story) when even 0.05 would catch one."""
-    from assistant.triage import STORY_CONTEXT
+    from assistant.triage import PARTS_WORDS, STORY_CONTEXT
 
     em = y == "emergency"
-    storylike = em & (n_words > 30) & (p_int[:, INTENTS.index("context")] >= STORY_CONTEXT)
+    storylike = em & (n_words > PARTS_WORDS) & (p_int[:, INTENTS.index("context")] >= STORY_CONTEXT)
     best = 0.0
     for bar in np.round(np.arange(0.05, cap + 1e-9, 0.05), 2):
         if (p_em[storylike] < bar).any():
