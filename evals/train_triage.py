@@ -376,6 +376,9 @@ def main() -> int:
     n_words = np.array([len(t.split()) for t in texts])
     if args.recalibrate:
         cv = np.load(CV_CACHE)
+        if len(cv["p_em"]) != len(y):
+            raise SystemExit(f"{CV_CACHE} holds {len(cv['p_em'])} messages, the training data {len(y)}: it is from "
+                             "another run's data; run train_triage.py without --recalibrate.")
         thresholds = calibrate(cv["p_em"], cv["p_int"], y, cv["asserted"], groups, dis,
                                cv["p_dis"] if "p_dis" in cv else None, cv["p_route"] if "p_route" in cv else None,
                                n_words)
