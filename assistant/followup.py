@@ -15,6 +15,22 @@ _QUESTION_WORDS = {"what", "how", "why", "when", "where", "which", "who", "long"
                    "common", "normal", "exactly", "help", "cause", "causes"}
 
 
+_SINGULAR_ONLY = re.compile(r"\b(it|its|it's)\b", re.I)
+_PLURAL_PRONOUN = re.compile(r"\b(they|them|those|these|their)\b", re.I)
+
+
+def is_plural(word: str) -> bool:
+    """A plural noun form ("sessions", "injuries"), not a singular that ends in s ("diabetes", "measles",
+    "series"): its singular form is an English word about as common as it (wordfreq, offline)."""
+    from wordfreq import zipf_frequency
+
+    if len(word) < 4 or not word.endswith("s") or word.endswith(("ss", "us", "is")):
+        return False
+    forms = [word[:-1]] + ([word[:-3] + "y"] if word.endswith("ies") else []) + ([word[:-2]] if word.endswith("es") else [])
+    singular = max(zipf_frequency(f, "en") for f in forms)
+    return singular >= 3.0 and singular >= zipf_frequency(word, "en") - 1.0
+
+
 def content_words(text: str) -> list[str]:
     """Words that carry the topic: not stopwords, not question scaffolding."""
     return [w for w in words(text) if w not in STOPWORDS and w not in _QUESTION_WORDS and len(w) > 2]
@@ -96,7 +112,11 @@ def condense(question: str, history: list[dict], known: Callable[[str], bool] | 
         return question
     own = set(content_words(question))
     extra = " ".join(w for w in topic.split() if w not in own)
-    if not extra:
+    if not extra or (leans and _SINGULAR_ONLY.search(question) and not _PLURAL_PRONOUN.search(question)
+                     and all(is_plural(w) and not (entity is not None and entity(w)) for w in extra.split())):
+        # "does it hurt?" after "how many sessions will I need?": "it" cannot be the sessions; with no
+        # singular word to refer to, the message is read alone (a library still reads its conversation's
+        # article first). A word naming an article ("hives", "AIDS") is still carried.
         return question
     body = question.strip()
     if _ANAPHORA.search(body):

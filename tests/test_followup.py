@@ -64,3 +64,17 @@ def test_a_complete_question_naming_no_subject_carries_the_conversations_entity(
                     carry_subject=True) == "How do the doctors tell for certain?"
     assert condense("How do the doctors tell for certain?", [U("what are the signs of a stroke")],
                     entity=entity) == "How do the doctors tell for certain?"
+
+
+@pytest.mark.parametrize("question, history, standalone", [
+    # "it" cannot refer to a plural: with nothing singular to carry, the message is read alone
+    ("does it hurt?", [U("how many sessions will I need?")], "does it hurt?"),
+    ("is it safe?", [U("how many injections will I need?")], "is it safe?"),
+    # a plural pronoun, or a singular word to carry, or a plural that names an article: carried as before
+    ("do they hurt?", [U("how many sessions will I need?")], "do sessions hurt?"),
+    ("how long does it last?", [U("what about the injections for my knee?")], "how long does injections knee last?"),
+    ("is it contagious?", [U("what are hives?")], "is hives contagious?"),
+    ("is it curable?", [U("what is diabetes?")], "is diabetes curable?"),
+])
+def test_a_pronoun_agrees_in_number_with_what_it_carries(question, history, standalone):
+    assert condense(question, history, entity=lambda w: w in ENTITIES | {"hives"}) == standalone

@@ -98,6 +98,13 @@ def test_follow_up_is_condensed_and_shown(bot):
     assert reply.citations[0].chunk_id == "prolotherapy.md#4"
 
 
+def test_it_in_a_follow_up_is_not_the_plural_of_the_last_turn(bot):
+    # the case: "does sessions hurt?" was answered about scheduling
+    reply = bot.ask("does it hurt?", history=[{"role": "user", "content": "how many sessions will I need?"}])
+    assert reply.standalone_question == "does it hurt?"
+    assert "prolotherapy.md#4" not in [c.chunk_id for c in reply.citations]
+
+
 def test_follow_up_with_user_turns_only(bot):
     reply = bot.ask("and the side effects?", history=[{"role": "user", "content": "What is prolotherapy?"}])
     assert reply.standalone_question == "and the side effects (prolotherapy)?"
