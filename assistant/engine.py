@@ -15,7 +15,7 @@ from .compose import cite, select_sentences, sources_block, with_framing
 from .decide import ABSTAIN, ANSWER, CLOSEST, AnswerModel, Decision
 from .embedding import Embedder
 from .errors import InputError
-from .followup import condense, conversation_text, leans_on_history, question_focus
+from .followup import condense, content_words, conversation_text, leans_on_history, question_focus, refers_back
 from .index import load_index
 from .language import detect as detect_language
 from .retrieval import Lexicon, RetrievalConfig, article_first, search
@@ -25,6 +25,8 @@ from .triage import ADVICE, EMERGENCY, GREETING, Triager
 from .types import Citation, Hit, Reply
 
 # A follow-up read alone replaces the carried-context reading when its answer probability is this much higher.
+FOLLOWUP_WORDS = 12  # a message of at most this many words naming no subject may be a follow-up
+UNKNOWN_SUBJECT_COVERAGE = 0.5  # earlier turns whose words the corpus mostly lacks are on an unknown subject
 ALONE_MARGIN = 0.1
 # A follow-up's passages are searched this deep for those of the article its conversation is about.
 CONTEXT_POOL = 40
@@ -239,6 +241,28 @@ class Assistant:
             return self._abstain_body(hits), []
         return self._fill("closest", passages=body, sources=sources_block(citations)), citations
 
+    def unknown_subject(self, focus: str, standalone: str, history: list[dict]) -> str:
+        """The words of the conversation's last two user turns that no article mentions, for a message naming
+        no article's subject that is short, leans on those turns or refers back ("that", "it"), when they name
+        none either and the corpus lacks most of their words ("The coach said it was probably a concussion." /
+        "How do the doctors tell for certain?" on a corpus without concussions). Capitalised words inside
+        a sentence (people's names) are left out. "" otherwise."""
+        if not history or any(self.is_entity_word(w) for w in content_words(focus)) or (
+                not leans_on_history(focus, standalone, history) and not refers_back(focus)
+                and len(focus.split()) > FOLLOWUP_WORDS):
+            return ""
+        earlier = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)][-2:]
+        text = " ".join(earlier)
+        if any(self.is_entity_word(w) for w in content_words(text)):
+            return ""
+        names = {w.lower() for sent in re.split(r"[.!?\n]+", text) for w in sent.split()[1:]
+                 if re.fullmatch(r"[A-Z][a-z]+[,;:]?", w)}
+        names = {n.rstrip(",;:") for n in names}
+        coverage, missing = self.lexicon.coverage(text)
+        if coverage >= UNKNOWN_SUBJECT_COVERAGE:  # mostly known words: the subject is known, the rest asides
+            return ""
+        return " ".join(w for w in missing if w not in names)
+
     def is_entity_word(self, word: str) -> bool:
         """A word naming what an article is about (it is in an article's title)."""
         return stem(word) in self._title_stems or stem(self.lexicon.correct(word)) in self._title_stems
@@ -311,6 +335,10 @@ class Assistant:
             found = search(self.index, self.embedder, self.lexicon, context, k=1, config=self.retrieval, vec=embed(context))
             article = found[0].source if found else None
 
+        # A follow-up on a subject no article knows is judged with that subject's words: its own words are
+        # generic ("how do the doctors tell for certain?") and any article would cover them.
+        unknown = self.unknown_subject(focus, standalone, history)
+
         def find(text: str) -> tuple[list[Hit], Decision]:
             vec = embed(text)
             if article is not None and text == standalone:
@@ -318,7 +346,7 @@ class Assistant:
                                              config=self.retrieval, vec=vec), article, k)
             else:
                 found = search(self.index, self.embedder, self.lexicon, text, k=k, config=self.retrieval, vec=vec)
-            return found, self.decide(text, found, vec)
+            return found, self.decide(f"{text.rstrip('?. ')} ({unknown})?" if unknown else text, found, vec)
 
         hits, decision = find(standalone)
         if standalone != focus:
@@ -331,6 +359,8 @@ class Assistant:
         t = lap("retrieve", t)
         ok = decision.outcome == ANSWER
         signals = {"decision": decision.outcome, "p_answer": round(decision.p_answer, 4), **decision.signals}
+        if unknown:
+            signals["unknown_subject"] = unknown
         rewritten = f"_Answering: “{html.escape(standalone, quote=False)}”_\n\n" if standalone != q else ""
         common = base | {"standalone_question": standalone, "retrieved": hits,
                          "signals": signals | {"triage": tri.scores}}

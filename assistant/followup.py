@@ -36,6 +36,11 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS and w not in _QUESTION_WORDS and len(w) > 2]
 
 
+def refers_back(question: str) -> bool:
+    """Whether a message has a word pointing to something said before ("it", "that", "they")."""
+    return bool(_ANAPHORA.search(question))
+
+
 def needs_context(question: str) -> bool:
     """True for a question that leans on an earlier turn."""
     if _LEADS.search(question):

@@ -105,6 +105,25 @@ def test_it_in_a_follow_up_is_not_the_plural_of_the_last_turn(bot):
     assert "prolotherapy.md#4" not in [c.chunk_id for c in reply.citations]
 
 
+@pytest.mark.parametrize("earlier, question", [
+    ("My aunt has shingles on her back, the blisters are awful.", "how long does it usually last?"),
+    ("I read an article about glaucoma and eye pressure.", "What are the treatments?"),
+])
+def test_a_follow_up_on_a_subject_the_corpus_lacks_is_not_answered(bot, earlier, question):
+    # its own words are generic: the article on the injections used to answer it
+    reply = bot.ask(question, history=[{"role": "user", "content": earlier}])
+    assert reply.route == "abstain"
+    assert reply.signals["unknown_subject"] and reply.signals["missing_words"]
+
+
+@pytest.mark.parametrize("earlier, question", [
+    ("My doctor suggested prolotherapy for my knee.", "how long does it usually last?"),
+    ("My knee has been sore for months after a fall.", "how long does recovery take after the injections?"),
+])
+def test_a_follow_up_on_a_known_subject_is_still_answered(bot, earlier, question):
+    assert bot.ask(question, history=[{"role": "user", "content": earlier}]).route == "answer"
+
+
 def test_follow_up_with_user_turns_only(bot):
     reply = bot.ask("and the side effects?", history=[{"role": "user", "content": "What is prolotherapy?"}])
     assert reply.standalone_question == "and the side effects (prolotherapy)?"
