@@ -159,7 +159,11 @@ answers-gate: index library
 		heldout2:seed:answered=0.43 heldout2:seed:not_answered=0.94 heldout2:library:answered=0.67 \
 		heldout2:library:not_answered=0.72 heldout2:seed:hit@3=0.83 heldout2:library:hit@3=0.76 \
 		heldout2:seed:first_sentence=0.6 heldout2:library:first_sentence=0.59 \
-		heldout2:seed:citation_precision=0.58 heldout2:library:citation_precision=0.46
+		heldout2:seed:citation_precision=0.58 heldout2:library:citation_precision=0.46 \
+		heldout3:seed:answered=0.45 heldout3:seed:not_answered=0.95 heldout3:library:answered=0.7 \
+		heldout3:library:not_answered=0.65 heldout3:seed:hit@3=0.8 heldout3:library:hit@3=0.76 \
+		heldout3:seed:first_sentence=0.4 heldout3:library:first_sentence=0.48 \
+		heldout3:seed:citation_precision=0.4 heldout3:library:citation_precision=0.35
 
 # Retrain the answer decision (assistant/models/answer.npz): MedQuAD leave-answer-out, plus the tuning authors.
 train-answer: index library
