@@ -68,10 +68,18 @@ _ID_LABEL = (r"(?:mrn|m\.r\.n\.?|(?:medical\s+)?record(?:\s+(?:number|no\.?|num|
              r"id(?:\s+(?:number|no\.?|#))?|ref(?:erence)?(?:\s+(?:number|no\.?|#))?|confirmation(?:\s+(?:number|#))?|"
              r"no\.|#)")
 _STREET = (r"(?:street|st|avenue|ave|av|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|"
-           r"circle|cir|highway|hwy|parkway|pkwy|trail|trl|square|sq|crescent|plaza|alley|concourse|loop|pike|row)(?:\s+[nsew]{1,2}\b)?")
+           r"circle|cir|highway|hwy|parkway|pkwy|trail|trl|square|sq|crescent|plaza|alley|concourse|loop|pike|row)"
+           r"(?:\s+(?:[nsew]{1,2}|north|south|east|west)\b)?")
 _UNIT = r"(?:,?\s*(?:apt|apartment|unit|suite|ste|room|rm|flat|bldg|building|#)\.?\s*#?\s*[a-z0-9-]{1,6})"
 _ZIP = r"(?:\d{5}(?:-\d{4})?|\d(?: \d){4})(?!\w)"  # dictated: "0 8 8 2 0"
-_CITY_STATE_ZIP = rf"(?:(?:,?\s+[a-z][a-z.'-]*(?:\s+[a-z][a-z.'-]*){{0,2}}){{1,2}},?\s+{_ZIP}|,\s*\d{{5}})"
+# Postcodes of other countries' standard formats: UK (SW3 4LY), Canada (M5H 2N2), Ireland (D02 X285); the
+# 4-digit ones (Australia, much of Europe) only after a state or before a city, where they cannot be a year.
+_UK_CA_POSTCODE = r"(?:[a-z]{1,2}\d[a-z\d]?\s?\d[a-z]{2}|[a-z]\d[a-z]\s?\d[a-z]\d|[a-z]\d{2}\s?[a-z\d]{4})(?!\w)"
+_AU_STATE = r"(?:nsw|vic|qld|wa|sa|tas|act|nt)"
+_CITY_STATE_ZIP = (rf"(?:(?:,?\s+[a-z][a-z.'-]*(?:\s+[a-z][a-z.'-]*){{0,2}}){{1,2}},?\s+(?:{_ZIP}|{_UK_CA_POSTCODE})"
+                   rf"|(?:,?\s+[a-z][a-z.'-]*(?:\s+[a-z][a-z.'-]*){{0,2}})?\s+{_AU_STATE}\s+\d{{4}}(?!\w)"
+                   rf"|,\s*\d{{4,5}}\s+(?-i:[A-ZÀ-Þ][\w'-]+(?:\s+[A-ZÀ-Þ][\w'-]+)?)|,\s*\d{{5}})")  # ", 75002 Paris"
+_POSTCODE_LABEL = r"(?:post\s?code|postal\s+code|zip(?:\s+code)?|pin(?:\s+code)?|c\.\s?p\.|eircode)"
 
 PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched case-insensitively
     ("EMAIL_ADDRESS", "email", r"[\w.+%'-]+@[\w-]+(?:\.[\w-]+)+"),  # any ending, typos included (.con)
@@ -83,7 +91,7 @@ PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched c
     ("PHONE_NUMBER", "digits with separators",
      r"(?<![\w+])\+?\(?\d(?:[ \t\u00a0().-]{0,3}\d){6,15}(?![\w])"),
     ("PHONE_NUMBER", "spelled-out digits",
-     rf"\b(?:{_DIGIT_WORD}|\d{{1,4}})(?:[\s,.-]+(?:{_DIGIT_WORD}|\d{{1,4}})){{5,}}\b"),
+     rf"\b(?:plus\s+)?(?:{_DIGIT_WORD}|\d{{1,4}})(?:[\s,.-]+(?:{_DIGIT_WORD}|\d{{1,4}})){{5,}}\b"),
     ("PHONE_NUMBER", "digits with letter o", r"(?<![\w+])(?:\+?\d{1,3}[ .-]?)?\(?\d{3}\)?[ .-]?[\dOo]{3}[ .-]?[\dOo]{4}(?![\w])"),
     ("DATE_TIME", "numeric date", r"\b(?:\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2})\b"),
     ("ID", "ssn-like", r"\b\d{3}-\d{2}-\d{4}\b"),
@@ -114,14 +122,25 @@ PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched c
     ("ID", "number sign", r"(?<![\w#])#\s?\d{3,}\b"),  # check #2281
     ("LONG_NUMBER", "long number", r"(?<![\w.])\d{6,}(?![\w.])"),
     ("ADDRESS", "street address",
-     rf"\b\d{{1,6}}(?:-\d{{1,4}}|\d*\u2044\d)?[a-z]?(?:\s+[nsew]\.?)?(?:\s+[a-z0-9][\w.'-]*){{1,4}}?\s+{_STREET}\b\.?"
+     rf"\b(?:\d{{1,5}}/)?\d{{1,6}}(?:-\d{{1,4}}|\d*\u2044\d)?[a-z]?(?:\s+[nsew]\.?)?(?:\s+[a-z0-9][\w.'-]*){{1,4}}?\s+{_STREET}\b\.?"
      rf"{_UNIT}?{_CITY_STATE_ZIP}?"),
     ("ADDRESS", "street type first",
-     rf"\b\d{{1,6}}(?:-\d{{1,4}}|\d*\u2044\d)?[a-z]?\s+(?:calle|avenida|av\.|via|rue|camino|paseo|carrera|rua)"
+     rf"\b\d{{1,6}}(?:-\d{{1,4}}|\d*\u2044\d)?[a-z]?\s+(?:calle|avenida|av\.|via|rue|camino|paseo|carrera|rua|jalan|jl\.)"
      rf"(?:\s+[a-z0-9][\w.'-]*){{1,3}}{_UNIT}?{_CITY_STATE_ZIP}?"),
+    ("ADDRESS", "street type, name, then number",  # Calle Mayor 25, Av. Paulista 1578, Via Roma 12
+     rf"(?-i:\b(?:Calle|Avenida|Avda\.|Av\.|Via|Viale|Corso|Piazza|Rua|Carrera|Paseo|Camino|Jalan|Jl\.))"
+     rf"(?:\s+[\w.'-]+){{1,3}}?\s+\d{{1,5}}[a-z]?\b{_UNIT}?{_CITY_STATE_ZIP}?"),
+    ("ADDRESS", "street name then number",  # Hauptstrasse 12, Kerkstraat 5, Nørregade 7
+     rf"\b[^\W\d_]+(?:strasse|straße|str\.|weg|gasse|platz|allee|damm|straat|laan|gade|vej|gatan|vägen|veien)"
+     rf"\s+\d{{1,4}}[a-z]?\b{_UNIT}?{_CITY_STATE_ZIP}?"),
+    ("ADDRESS", "block-numbered address",  # Japan: 5-12-3 Shibuya, Shibuya-ku
+     r"(?-i:\b\d{1,2}-\d{1,2}-\d{1,3}\s+[A-Z][a-z]+(?:-[a-z]+)?(?:,\s*[A-Z][a-z]+-(?:ku|shi|cho|machi|gun))?)"),
+    ("ADDRESS", "postcode", rf"(?-i:\b(?:[A-Z]{{1,2}}\d[A-Z\d]?\s?\d(?!MG\b|ML\b|IU\b|CC\b)[A-Z]{{2}}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)\b)"),
+    ("ADDRESS", "labelled postcode",
+     rf"(?<=\b{_POSTCODE_LABEL}\s*(?:is|was|:|#)?\s*)(?:{_UK_CA_POSTCODE}|\d{{3,6}}(?:-\d{{3,4}})?(?!\w))"),
     ("ADDRESS", "po box", rf"\bp\.?\s?o\.?\s+box\s+\d+{_CITY_STATE_ZIP}?"),
     ("ADDRESS", "rural route", rf"\b(?:rr|r\.r\.|rural\s+route|hc)\s*#?\s*\d+,?\s+box\s+\d+{_CITY_STATE_ZIP}?"),
-    ("ADDRESS", "unit", r"\b(?:apt|apartment|unit|suite)\.?\s*#?\s*\d+[a-z]?\b"),
+    ("ADDRESS", "unit", r"\b(?:apt|apartment|unit|suite|flat|plot)\.?\s*#?\s*\d+[a-z]?\b"),
 ]
 
 # ---- names --------------------------------------------------------------------------------------------
@@ -600,6 +619,55 @@ def _quiet_tldextract() -> None:
         pass
 
 
+# ---- addresses after a label ----------------------------------------------------------------------------
+# Street formats differ by country ("Blk 12 Lot 7, Brgy. San Isidro", "Số 18, Ngõ 52 Phố ...", "ul. Długa 12/4,
+# 31-147 Kraków"); what people write before them does not: "Address:", "her address there is", "lives at",
+# "Dirección:". After such a label the address runs to the end of its sentence (a period after an
+# abbreviation or a single letter does not end it), a new line, a semicolon or a joining word, and must hold
+# a digit (every postal address has a number; "lives at home" has none).
+_ADDRESS_LABEL = re.compile(
+    r"(?:\b(?:(?:my|his|her|their|our|your|the|home|mailing|postal|street|new|old|permanent|current)\s+)+address"
+    r"(?:\s+(?:there|here|back\s+home|at\s+home|(?:for|on|in)\s+(?:the\s+)?[^\W\d_]+(?:\s+[^\W\d_]+)?))?\s*(?:is\b|was\b|[:\-\u2013])"
+    r"|\baddress(?:\s+(?:for|on|in)\s+(?:the\s+)?[^\W\d_]+(?:\s+[^\W\d_]+)?)?\s*(?:[:\-\u2013]|is\b)"
+    r"|\b(?:direcci[oó]n|domicilio|endere[cç]o|indirizzo|adresse|anschrift|residence|residencia|resid[eê]ncia)\s*[:\-\u2013]?"
+    r"|\b(?:lives|living|live|stays|staying|resides|residing)\s+at\b|\bc/o\b)[ \t]*", re.I)
+_ADDRESS_STOP = re.compile(r"\n|;|\s(?:and|but|so|because|please|if|who|which|she|he|they|we|with|since|until|for|from|"
+                           r"to|y|para|con|com|desde)\s|\.(?=\s|$)", re.I)
+_ABBREVIATIONS = frozenset("st ave av avda rd dr blvd no nr col brgy apt apto bldg jl ul int conj izda dcha pl ln ct hwy "
+                           "mt ft ph blk sec dist prov tp sr sra p.o po c.p cp".split())
+ADDRESS_MAX_CHARS = 160
+
+
+def find_labelled_addresses(text: str) -> list[tuple[int, int]]:
+    """Spans of addresses written after an address label, in any country's format."""
+    spans = []
+    for m in _ADDRESS_LABEL.finditer(text):
+        start = m.end()
+        while start < len(text) and text[start] in " \t\n:":
+            start += 1
+        first = re.match(r"[^\W_]+", text[start:])
+        if not first or not (text[start].isdigit() or text[start].isupper()
+                             or first.group().lower() in _ABBREVIATIONS | {"flat", "house", "plot", "calle", "rua", "via"}):
+            continue
+        end, pos = min(len(text), start + ADDRESS_MAX_CHARS), start
+        while True:
+            stop = _ADDRESS_STOP.search(text, pos, min(len(text), start + ADDRESS_MAX_CHARS))
+            if not stop:
+                break
+            if stop.group() == ".":
+                before = re.search(r"([^\W_]+|[^\W_](?:\.[^\W_])+)$", text[start:stop.start()])
+                word = before.group(1).lower() if before else ""
+                if word and not word.isdigit() and (len(word) == 1 or word in _ABBREVIATIONS):
+                    pos = stop.end()
+                    continue
+            end = stop.start()
+            break
+        body = text[start:end].rstrip(" ,.-\u2013")
+        if len(body) >= 5 and any(ch.isdigit() for ch in body):
+            spans.append((start, start + len(body)))
+    return spans
+
+
 NAME_MODES = ("rules", "learned", "union")
 
 
@@ -611,6 +679,7 @@ def find(text: str, names: str = "union") -> list[tuple[int, int, str]]:
         for r in rec.analyze(text, rec.supported_entities, None):
             if r.score >= 0.05 and r.end > r.start:
                 found.append((r.start, r.end, r.entity_type))
+    found += [(s, e, "ADDRESS") for s, e in find_labelled_addresses(text)]
     lang = detect_language(text)
     if names == "union" and lang != "en":
         names = "rules"  # the tagger learned English messages: in another language every word looks rare to it

@@ -101,6 +101,17 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
     ("23 Birchwood Lane Edison NJ 0 8 8 2 0", "[address]"),
     ("RR 2 Box 117, Nevada IA 50201", "[address]"),
     ("email is rafi dot chowdhury 71 at yahoo dot com", "email is [email]"),
+    # other countries' postal formats, and whatever follows an address label
+    ("I'm at 221B Baker Street, London NW1 6XE", "I'm at [address]"),
+    ("she lives at 42 Wallaby Way, Sydney NSW 2000 with us", "she lives at [address] with us"),
+    ("Send it to Hauptstrasse 12, 10115 Berlin please.", "Send it to [address] please."),
+    ("address: 88 Queen St W, Toronto, ON M5H 2N2", "address: [address]"),
+    ("Postcode is EC1A 1BB", "Postcode is [address]"),
+    ("Dirección: Av. Reforma 222, Col. Juárez, C.P. 06600. Gracias", "Dirección: [address]. Gracias"),
+    ("Her address there is Blk 3 Lot 9, Brgy. Malinis, Taytay 1920. Call me", "Her address there is [address]. Call me"),
+    ("she lives at home and takes 2 pills", "she lives at home and takes 2 pills"),  # no number: not an address
+    ("will it address the pain in 2 weeks?", "will it address the pain in 2 weeks?"),  # the verb
+    ("I take B12 1MG and have L4 L5 pain", "I take B12 1MG and have L4 L5 pain"),
     # conditions, body parts, drugs and doses named after people or capitalised stay
     ("Parkinson's disease and a Baker's cyst", "Parkinson's disease and a Baker's cyst"),
     ("Is it used for Osgood-Schlatter or Crohn's?", "Is it used for Osgood-Schlatter or Crohn's?"),
