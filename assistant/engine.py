@@ -25,9 +25,9 @@ from .triage import ADVICE, EMERGENCY, GREETING, Triager
 from .types import Citation, Hit, Reply
 
 # A follow-up read alone replaces the carried-context reading when its answer probability is this much higher.
+ALONE_MARGIN = 0.1
 FOLLOWUP_WORDS = 12  # a message of at most this many words naming no subject may be a follow-up
 UNKNOWN_SUBJECT_COVERAGE = 0.5  # earlier turns whose words the corpus mostly lacks are on an unknown subject
-ALONE_MARGIN = 0.1
 # A follow-up's passages are searched this deep for those of the article its conversation is about.
 CONTEXT_POOL = 40
 ROUTES = ("answer", "abstain", "emergency", "advice", "greeting")
