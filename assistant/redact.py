@@ -70,15 +70,20 @@ _ID_LABEL = (r"(?:mrn|m\.r\.n\.?|(?:medical\s+)?record(?:\s+(?:number|no\.?|num|
 _STREET = (r"(?:street|st|avenue|ave|av|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|"
            r"circle|cir|highway|hwy|parkway|pkwy|trail|trl|square|sq|crescent|plaza|alley|concourse|loop|pike|row)"
            r"(?:\s+(?:[nsew]{1,2}|north|south|east|west)\b)?")
-_UNIT = r"(?:,?\s*(?:apt|apartment|unit|suite|ste|room|rm|flat|bldg|building|#)\.?\s*#?\s*[a-z0-9-]{1,6})"
+_UNIT = r"(?:,?\s*(?:apt|apartment|unit|suite|ste|room|rm|flat|bldg|building|bus|scala|int|piso|top|#)\.?\s*#?\s*[a-z0-9-]{1,6})"
 _ZIP = r"(?:\d{5}(?:-\d{4})?|\d(?: \d){4})(?!\w)"  # dictated: "0 8 8 2 0"
 # Postcodes of other countries' standard formats: UK (SW3 4LY), Canada (M5H 2N2), Ireland (D02 X285); the
 # 4-digit ones (Australia, much of Europe) only after a state or before a city, where they cannot be a year.
 _UK_CA_POSTCODE = r"(?:[a-z]{1,2}\d[a-z\d]?\s?\d[a-z]{2}|[a-z]\d[a-z]\s?\d[a-z]\d|[a-z]\d{2}\s?[a-z\d]{4})(?!\w)"
 _AU_STATE = r"(?:nsw|vic|qld|wa|sa|tas|act|nt)"
-_CITY_STATE_ZIP = (rf"(?:(?:,?\s+[a-z][a-z.'-]*(?:\s+[a-z][a-z.'-]*){{0,2}}){{1,2}},?\s+(?:{_ZIP}|{_UK_CA_POSTCODE})"
+# A postcode before its town, after a comma or on the next line, with a short part between ("2. tv.",
+# "CS 40012"), and the country on the line after: ", 75002 Paris", "\n1016 GV Amsterdam\nNetherlands".
+_TOWN = r"(?-i:[A-ZÀ-Þ][\w'-]+(?:\s+(?:[A-ZÀ-Þ][\w'-]*|am|an|de|la|le|sur|en))*)"
+_POSTCODE_TOWN = (rf"(?:(?:,\s*[^,\n]{{1,16}}?){{0,2}}?(?:,\s*|\s*\n\s*)(?:\d{{4,5}}(?:\s?(?-i:[A-Z]{{2}}))?|\d{{2}}-\d{{3}})\s+{_TOWN}"
+                  rf"(?:\s*\n\s*(?-i:[A-ZÀ-Þ][\w'-]+))?)")
+_CITY_STATE_ZIP = (rf"(?:{_POSTCODE_TOWN}|(?:,?\s+[a-z][a-z.'-]*(?:\s+[a-z][a-z.'-]*){{0,2}}){{1,2}},?\s+(?:{_ZIP}|{_UK_CA_POSTCODE})"
                    rf"|(?:,?\s+[a-z][a-z.'-]*(?:\s+[a-z][a-z.'-]*){{0,2}})?\s+{_AU_STATE}\s+\d{{4}}(?!\w)"
-                   rf"|,\s*\d{{4,5}}\s+(?-i:[A-ZÀ-Þ][\w'-]+(?:\s+[A-ZÀ-Þ][\w'-]+)?)|,\s*\d{{5}})")  # ", 75002 Paris"
+                   rf"|,\s*\d{{5}})")
 _POSTCODE_LABEL = r"(?:post\s?code|postal\s+code|zip(?:\s+code)?|pin(?:\s+code)?|c\.\s?p\.|eircode)"
 
 PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched case-insensitively
@@ -125,17 +130,22 @@ PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched c
      rf"\b(?:\d{{1,5}}/)?\d{{1,6}}(?:-\d{{1,4}}|\d*\u2044\d)?[a-z]?(?:\s+[nsew]\.?)?(?:\s+[a-z0-9][\w.'-]*){{1,4}}?\s+{_STREET}\b\.?"
      rf"{_UNIT}?{_CITY_STATE_ZIP}?"),
     ("ADDRESS", "street type first",
-     rf"\b\d{{1,6}}(?:-\d{{1,4}}|\d*\u2044\d)?[a-z]?\s+(?:calle|avenida|av\.|via|rue|camino|paseo|carrera|rua|jalan|jl\.)"
+     rf"\b\d{{1,6}}(?:-\d{{1,4}}|\d*\u2044\d)?[a-z]?(?:\s+bis)?,?\s+(?:calle|avenida|av\.|via|rue|camino|paseo|carrera|rua|jalan|jl\.|"
+     rf"avenue|boulevard|chemin|all[ée]e|impasse|quai)"
      rf"(?:\s+[a-z0-9][\w.'-]*){{1,3}}{_UNIT}?{_CITY_STATE_ZIP}?"),
     ("ADDRESS", "street type, name, then number",  # Calle Mayor 25, Av. Paulista 1578, Via Roma 12
-     rf"(?-i:\b(?:Calle|Avenida|Avda\.|Av\.|Via|Viale|Corso|Piazza|Rua|Carrera|Paseo|Camino|Jalan|Jl\.))"
-     rf"(?:\s+[\w.'-]+){{1,3}}?\s+\d{{1,5}}[a-z]?\b{_UNIT}?{_CITY_STATE_ZIP}?"),
+     rf"(?-i:\b(?:Calle|Avenida|Avda\.|Av\.|Via|Viale|Corso|Piazza|Rua|Carrera|Paseo|Camino|Jalan|Jl\.|Rue|Avenue|Chemin|"
+     rf"Boulevard|Quai))(?:\s+[\w.'-]+){{1,3}}?\s+\d{{1,5}}[a-z]?\b{_UNIT}?{_CITY_STATE_ZIP}?"),
     ("ADDRESS", "street name then number",  # Hauptstrasse 12, Kerkstraat 5, Nørregade 7
      rf"\b[^\W\d_]+(?:strasse|straße|str\.|weg|gasse|platz|allee|damm|straat|laan|gade|vej|gatan|vägen|veien)"
-     rf"\s+\d{{1,4}}[a-z]?\b{_UNIT}?{_CITY_STATE_ZIP}?"),
-    ("ADDRESS", "block-numbered address",  # Japan: 5-12-3 Shibuya, Shibuya-ku
-     r"(?-i:\b\d{1,2}-\d{1,2}-\d{1,3}\s+[A-Z][a-z]+(?:-[a-z]+)?(?:,\s*[A-Z][a-z]+-(?:ku|shi|cho|machi|gun))?)"),
-    ("ADDRESS", "postcode", rf"(?-i:\b(?:[A-Z]{{1,2}}\d[A-Z\d]?\s?\d(?!MG\b|ML\b|IU\b|CC\b)[A-Z]{{2}}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)\b)"),
+     rf"\s+\d{{1,4}}(?:[/-]\d{{1,4}})?[a-z]?\b{_UNIT}?{_CITY_STATE_ZIP}?"),
+    ("ADDRESS", "block-numbered address",  # Japan: 5-12-3 Shibuya, Shibuya-ku, Tokyo 〒150-0002
+     r"(?-i:\b\d{1,2}-\d{1,2}(?:-\d{1,3})?\s+[A-Z][a-z]+(?:-[A-Za-z]+)*(?:,\s*[A-Z][a-z]+(?:-[a-z]+)?){0,3})"
+     r"(?:\s*〒?\s*\d{3}-\d{4})?"),
+    ("ADDRESS", "japanese postcode", r"〒\s?\d{3}-?\d{4}"),
+    ("ADDRESS", "postcode and town", rf"(?-i:\b\d{{4}}\s?[A-Z]{{2}}\s+[A-Z][a-z]+)"),  # 1016 GV Amsterdam
+    ("ADDRESS", "postcode", rf"(?-i:\b(?:[A-Z]{{1,2}}\d[A-Z\d]?\s?\d(?!MG\b|ML\b|IU\b|CC\b)[A-Z]{{2}}|[A-Z]\d[A-Z]\s?\d[A-Z]\d"
+     r"|[A-Z]\d[\dW]\s?(?=[A-Z\d]*[A-Z])(?=[A-Z\d]*\d)[A-Z\d]{4})\b)"),  # UK, Canada, Ireland (Eircode)
     ("ADDRESS", "labelled postcode",
      rf"(?<=\b{_POSTCODE_LABEL}\s*(?:is|was|:|#)?\s*)(?:{_UK_CA_POSTCODE}|\d{{3,6}}(?:-\d{{3,4}})?(?!\w))"),
     ("ADDRESS", "po box", rf"\bp\.?\s?o\.?\s+box\s+\d+{_CITY_STATE_ZIP}?"),
@@ -630,11 +640,13 @@ _ADDRESS_LABEL = re.compile(
     r"(?:\s+(?:there|here|back\s+home|at\s+home|(?:for|on|in)\s+(?:the\s+)?[^\W\d_]+(?:\s+[^\W\d_]+)?))?\s*(?:is\b|was\b|[:\-\u2013])"
     r"|\baddress(?:\s+(?:for|on|in)\s+(?:the\s+)?[^\W\d_]+(?:\s+[^\W\d_]+)?)?\s*(?:[:\-\u2013]|is\b)"
     r"|\b(?:direcci[oó]n|domicilio|endere[cç]o|indirizzo|adresse|anschrift|residence|residencia|resid[eê]ncia)\s*[:\-\u2013]?"
-    r"|\b(?:lives|living|live|stays|staying|resides|residing)\s+at\b|\bc/o\b)[ \t]*", re.I)
+    r"|\b(?:lives|living|live|stays|staying|resides|residing)\s+at\b|\bc/o\b"
+    r"|\b(?:send|post|mail|write)\b[^.\n]{0,40}?\bto(?:\s+(?:her|him|me|them|us))?(?:\s+at)?\s*:?)[ \t]*", re.I)
 _ADDRESS_STOP = re.compile(r"\n|;|\s(?:and|but|so|because|please|if|who|which|she|he|they|we|with|since|until|for|from|"
-                           r"to|y|para|con|com|desde)\s|\.(?=\s|$)", re.I)
+                           r"to|y|para|con|com|desde|or|thanks|thank|thx|cheers|regards|gracias|merci|danke)(?=[\s.,!?]|$)"
+                           r"|\.(?=\s|$)", re.I)
 _ABBREVIATIONS = frozenset("st ave av avda rd dr blvd no nr col brgy apt apto bldg jl ul int conj izda dcha pl ln ct hwy "
-                           "mt ft ph blk sec dist prov tp sr sra p.o po c.p cp".split())
+                           "mt ft ph blk sec dist prov tp sr sra p.o po c.p cp co".split())
 ADDRESS_MAX_CHARS = 160
 
 

@@ -110,6 +110,10 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
     ("Dirección: Av. Reforma 222, Col. Juárez, C.P. 06600. Gracias", "Dirección: [address]. Gracias"),
     ("Her address there is Blk 3 Lot 9, Brgy. Malinis, Taytay 1920. Call me", "Her address there is [address]. Call me"),
     ("she lives at home and takes 2 pills", "she lives at home and takes 2 pills"),  # no number: not an address
+    ("Regards,\nGretel Baum\nLindenweg 7\n04109 Leipzig\nGermany", "Regards,\n[name]\n[address]"),
+    ("post it to 12 boulevard Voltaire, 75011 Paris thanks", "post it to [address] thanks"),
+    ("Eircode D08 VF8H, near the quays", "Eircode [address], near the quays"),
+    ("please write to me at 3 Mill Road, Co. Cork, P72 X2E4 or call", "please write to me at [address] or call"),
     ("will it address the pain in 2 weeks?", "will it address the pain in 2 weeks?"),  # the verb
     ("I take B12 1MG and have L4 L5 pain", "I take B12 1MG and have L4 L5 pain"),
     # conditions, body parts, drugs and doses named after people or capitalised stay
