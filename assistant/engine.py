@@ -15,7 +15,8 @@ from .compose import cite, select_sentences, sources_block, with_framing
 from .decide import ABSTAIN, ANSWER, CLOSEST, AnswerModel, Decision
 from .embedding import Embedder
 from .errors import InputError
-from .followup import condense, content_words, conversation_text, leans_on_history, question_focus, refers_back
+from .followup import (condense, content_words, conversation_text, leans_on_history, question_focus, refers_back,
+                       user_turns, with_subject)
 from .index import load_index
 from .language import detect as detect_language
 from .retrieval import Lexicon, RetrievalConfig, article_first, search
@@ -251,13 +252,11 @@ class Assistant:
                 not leans_on_history(focus, standalone, history) and not refers_back(focus)
                 and len(focus.split()) > FOLLOWUP_WORDS):
             return ""
-        earlier = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)][-2:]
-        text = " ".join(earlier)
+        text = " ".join(user_turns(history)[-2:])
         if any(self.is_entity_word(w) for w in content_words(text)):
             return ""
-        names = {w.lower() for sent in re.split(r"[.!?\n]+", text) for w in sent.split()[1:]
-                 if re.fullmatch(r"[A-Z][a-z]+[,;:]?", w)}
-        names = {n.rstrip(",;:") for n in names}
+        names = {m.group(1).lower() for sent in re.split(r"[.!?\n]+", text) for w in sent.split()[1:]
+                 if (m := re.fullmatch(r"([A-Z][a-z]+)[,;:]?", w))}
         coverage, missing = self.lexicon.coverage(text)
         if coverage >= UNKNOWN_SUBJECT_COVERAGE:  # mostly known words: the subject is known, the rest asides
             return ""
@@ -346,7 +345,7 @@ class Assistant:
                                              config=self.retrieval, vec=vec), article, k)
             else:
                 found = search(self.index, self.embedder, self.lexicon, text, k=k, config=self.retrieval, vec=vec)
-            return found, self.decide(f"{text.rstrip('?. ')} ({unknown})?" if unknown else text, found, vec)
+            return found, self.decide(with_subject(text, unknown) if unknown else text, found, vec)
 
         hits, decision = find(standalone)
         if standalone != focus:

@@ -31,6 +31,16 @@ def is_plural(word: str) -> bool:
     return singular >= 3.0 and singular >= zipf_frequency(word, "en") - 1.0
 
 
+def user_turns(history: list[dict]) -> list[str]:
+    """The patient's own earlier messages, oldest first."""
+    return [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
+
+
+def with_subject(question: str, words: str) -> str:
+    """The question with words of its subject added: "how long does it last (hives)?"."""
+    return f"{question.strip().rstrip('?. ')} ({words})?"
+
+
 def content_words(text: str) -> list[str]:
     """Words that carry the topic: not stopwords, not question scaffolding."""
     return [w for w in words(text) if w not in STOPWORDS and w not in _QUESTION_WORDS and len(w) > 2]
@@ -47,7 +57,7 @@ def needs_context(question: str) -> bool:
         return True
     if len(content_words(question)) <= 1:
         return True
-    return bool(_ANAPHORA.search(question)) and len(content_words(question)) <= 3
+    return refers_back(question) and len(content_words(question)) <= 3
 
 
 def topic_of(history: list[dict], known: Callable[[str], bool] | None = None,
@@ -66,7 +76,7 @@ def topic_of(history: list[dict], known: Callable[[str], bool] | None = None,
 
 
 def _topic_words(history: list[dict], known: Callable[[str], bool] | None = None) -> list[str]:
-    users = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    users = user_turns(history)
     for i in range(len(users) - 1, -1, -1):
         words_ = content_words(users[i])
         if known is not None:
@@ -92,8 +102,7 @@ def conversation_text(question: str, history: list[dict], turns: int = 2) -> str
     """The last `turns` user turns and the message, as one text: what the conversation is about, read by
     meaning ("a disease carried by sand flies. Leish-something ... how would they treat it?") where no
     single carried word names it."""
-    users = [m["content"][:CONTEXT_TURN_CHARS] for m in history
-             if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    users = [u[:CONTEXT_TURN_CHARS] for u in user_turns(history)]
     return " ".join(users[-turns:] + [question]) if turns > 0 else question
 
 
@@ -106,7 +115,7 @@ def condense(question: str, history: list[dict], known: Callable[[str], bool] | 
     if not history:
         return question
     named = entity is not None and any(entity(w) for w in content_words(question))
-    leans = needs_context(question) and not (named and not _ANAPHORA.search(question))
+    leans = needs_context(question) and not (named and not refers_back(question))
     unnamed = carry_subject and entity is not None and not named
     if not leans and not unnamed:
         return question
@@ -124,11 +133,11 @@ def condense(question: str, history: list[dict], known: Callable[[str], bool] | 
         # article first). A word naming an article ("hives", "AIDS") is still carried.
         return question
     body = question.strip()
-    if _ANAPHORA.search(body):
+    if refers_back(body):
         replaced = _ANAPHORA.sub(lambda m: extra if m.group(0).lower() in ("it", "that", "this", "they", "them") else m.group(0), body, count=1)
         if replaced != body:
             return replaced
-    return f"{body.rstrip('?. ')} ({extra})?"
+    return with_subject(body, extra)
 
 
 _GREETING_LINE = re.compile(r"^\s*(hi|hello|hey|dear|good (morning|afternoon|evening)|thanks?( you)?|thank you|"

@@ -647,6 +647,7 @@ _ADDRESS_STOP = re.compile(r"\n|;|\s(?:and|but|so|because|please|if|who|which|sh
                            r"|\.(?=\s|$)", re.I)
 _ABBREVIATIONS = frozenset("st ave av avda rd dr blvd no nr col brgy apt apto bldg jl ul int conj izda dcha pl ln ct hwy "
                            "mt ft ph blk sec dist prov tp sr sra p.o po c.p cp co".split())
+_ADDRESS_FIRST_WORDS = _ABBREVIATIONS | {"flat", "house", "plot", "calle", "rua", "via"}  # lower-case starts
 ADDRESS_MAX_CHARS = 160
 
 
@@ -658,19 +659,14 @@ def find_labelled_addresses(text: str) -> list[tuple[int, int]]:
         while start < len(text) and text[start] in " \t\n:":
             start += 1
         first = re.match(r"[^\W_]+", text[start:])
-        if not first or not (text[start].isdigit() or text[start].isupper()
-                             or first.group().lower() in _ABBREVIATIONS | {"flat", "house", "plot", "calle", "rua", "via"}):
+        if not first or not (text[start].isdigit() or text[start].isupper() or first.group().lower() in _ADDRESS_FIRST_WORDS):
             continue
-        end, pos = min(len(text), start + ADDRESS_MAX_CHARS), start
-        while True:
-            stop = _ADDRESS_STOP.search(text, pos, min(len(text), start + ADDRESS_MAX_CHARS))
-            if not stop:
-                break
-            if stop.group() == ".":
+        end = min(len(text), start + ADDRESS_MAX_CHARS)
+        for stop in _ADDRESS_STOP.finditer(text, start, end):
+            if stop.group() == ".":  # a period after an abbreviation or an initial does not end the address
                 before = re.search(r"([^\W_]+|[^\W_](?:\.[^\W_])+)$", text[start:stop.start()])
                 word = before.group(1).lower() if before else ""
                 if word and not word.isdigit() and (len(word) == 1 or word in _ABBREVIATIONS):
-                    pos = stop.end()
                     continue
             end = stop.start()
             break
