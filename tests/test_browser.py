@@ -487,7 +487,19 @@ def test_answers_read_well(shipped_app, watch):
     assert all(not s.lower().startswith(("take the first step", "contact us")) for s in starters)
 
 
+def settle(page, timeout_ms: int = 5000) -> None:
+    """Wait until no finite CSS transition or animation is running and no Gradio output is pending, so a
+    check of colours (axe) sees the page as it rests, not a link mid-fade (a fading link measured 4.34:1)."""
+    try:
+        page.wait_for_function("""() => !document.querySelector('.pending') && document.getAnimations().every(
+            a => a.playState !== 'running' || a.effect?.getComputedTiming().endTime === Infinity)""",
+                               timeout=timeout_ms)
+    except sync_api.TimeoutError:
+        pass  # an endless state is audited as it is
+
+
 def axe_violations(page) -> list[dict]:
+    settle(page)
     for frame in page.frames:  # axe audits iframes through the copy injected in each
         frame.add_script_tag(path=str(AXE))
     return page.evaluate("""async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from appserver import REPO_ROOT, STAFF, running_app
-from test_browser import (DESKTOP, PHONE, _expect_timeout, browser, expect, screenshot,  # noqa: F401
+from test_browser import (DESKTOP, PHONE, _expect_timeout, browser, expect, screenshot, settle,  # noqa: F401
                           staff_login, watch)
 
 pytestmark = pytest.mark.slow
@@ -79,7 +79,8 @@ def open_tab(page, name: str):
 
 
 def axe_violations(page) -> list[dict]:
-    """WCAG 2.1 A and AA violations axe-core finds on the page as it is now."""
+    """WCAG 2.1 A and AA violations axe-core finds on the page once it has settled."""
+    settle(page)
     if page.evaluate("typeof window.axe") == "undefined":
         page.add_script_tag(path=str(AXE))
     found = page.evaluate("async tags => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
