@@ -211,7 +211,34 @@ def ensure_export(model_id: str, location: str, cache_dir: str | Path | None,
             raise ModelError(f"ONNX export of {model_id} failed: {type(exc).__name__}: {exc}") from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        prune_stale(root, model_id, keep=folder.name)
     return folder
+
+
+def prune_stale(root: Path, model_id: str, keep: str) -> list[str]:
+    """Delete the model's other exports whose source folder is gone or has changed since (a removed or
+    reinstalled virtualenv, an upgraded model package): each is ~90 MB that no install will use again, and
+    every fresh install adds one. Exports of other models, and of sources still as they were, stay.
+    Returns the names deleted."""
+    gone = []
+    for folder in root.iterdir():
+        if folder.name == keep or not (folder / META_FILE).is_file():
+            continue
+        try:
+            meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+            if meta.get("model_id") != model_id:
+                continue
+            source = meta.get("source") or ""
+            if Path(source).is_dir() and export_key(model_id, source) == folder.name:
+                continue  # another install of the model, still in place
+            shutil.rmtree(folder)
+            (root / f"{folder.name}.{FAILED_FILE}").unlink(missing_ok=True)
+            gone.append(folder.name)
+        except (OSError, ValueError) as exc:  # unreadable or in use elsewhere: leave it
+            log.debug("Not pruning %s: %s", folder, exc)
+    if gone:
+        log.info("Removed %d stale ONNX export(s) of %s from %s.", len(gone), model_id, root)
+    return gone
 
 
 def load_or_export(model_id: str, location: str, cache_dir: str | Path | None,

@@ -37,6 +37,13 @@ def torch_vectors(embedder: Embedder, texts: list[str]) -> np.ndarray:
 def onnx_cache(tmp_path_factory, embedder) -> Path:
     """A fresh export of the embedded model into a temporary cache, made with the session's torch model."""
     root = tmp_path_factory.mktemp("onnx-cache")
+    # Exports a new export makes stale: from a virtualenv since removed, and from this model folder as it
+    # was before a reinstall (another key); an export of another model stays.
+    for name, model_id, source in (("all-MiniLM-L6-v2-0000000000000001", embedder.model_id, "/nonexistent/venv/model"),
+                                   ("all-MiniLM-L6-v2-0000000000000002", embedder.model_id, embedder.location),
+                                   ("other-model-0000000000000003", "someone/other-model", "/nonexistent/other")):
+        (root / name).mkdir()
+        (root / name / "meta.json").write_text(json.dumps({"model_id": model_id, "source": source}))
     onnx_encoder.ensure_export(embedder.model_id, embedder.location, root, lambda: embedder.model)
     return root
 
@@ -49,7 +56,8 @@ def onnx_embedder(onnx_cache, embedder) -> Embedder:
 
 
 def test_export_folder_is_complete_and_verified(onnx_cache, embedder):
-    (folder,) = [p for p in onnx_cache.iterdir()]
+    (folder,) = [p for p in onnx_cache.iterdir() if not p.name.startswith("other-model")]
+    assert (onnx_cache / "other-model-0000000000000003" / "meta.json").is_file(), "another model's export is kept"
     assert folder.name == onnx_encoder.export_key(embedder.model_id, embedder.location)
     assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "model.onnx", "tokenizer.json"]
     meta = json.loads((folder / "meta.json").read_text())
@@ -186,7 +194,7 @@ def test_fallback_when_export_fails_is_remembered(monkeypatch, caplog, tmp_path,
 
 
 def test_export_refused_when_it_differs_from_torch(monkeypatch, onnx_cache, tmp_path, embedder):
-    (good,) = [p for p in onnx_cache.iterdir()]
+    (good,) = [p for p in onnx_cache.iterdir() if not p.name.startswith("other-model")]
     import torch
 
     # A stand-in exporter (the real one is slow) writes the good model; an impossible bar refuses it.
@@ -199,7 +207,7 @@ def test_export_refused_when_it_differs_from_torch(monkeypatch, onnx_cache, tmp_
 
 
 def test_export_of_another_model_is_refused(onnx_cache):
-    (folder,) = [p for p in onnx_cache.iterdir()]
+    (folder,) = [p for p in onnx_cache.iterdir() if not p.name.startswith("other-model")]
     with pytest.raises(ModelError, match="not 'someone/other-model'"):
         onnx_encoder.OnnxQueryEncoder(folder, "someone/other-model")
 
