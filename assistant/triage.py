@@ -368,11 +368,13 @@ class Triager:
         line = bool(found) or part_only or story or (learned_on and (p_em >= t["safety_line"] or gate.get("context", 0.0) >= 0.5))
         if self._injection(plain, intents):
             return Triage(ADVICE, INJECTION_RULE, plain, safety_line=line, scores=scores)
-        for name, patterns in self.advice:
-            for pat in patterns:
-                m = pat.search(plain)
-                if m:
-                    return Triage(ADVICE, name, m.group(0).strip(), safety_line=line, scores=scores)
+        rule = self.advice_rule(plain)
+        # A rule's match is vetoed when the routing layer is all but sure the message is not a request for
+        # personal advice ("how many times do they have to do it?", "...for my knee. What is in the shot?").
+        if rule and learned_on and intents.get("advice", 1.0) < t.get("advice_rule_veto", 0.0):
+            scores["advice_rule_vetoed"] = rule[0]
+        elif rule:
+            return Triage(ADVICE, rule[0], rule[1], safety_line=line, scores=scores)
         if learned_on and intents.get("advice", 0.0) >= t["advice"]:
             return Triage(ADVICE, "is it right for me", "learned layer", safety_line=line, scores=scores)
         act = self._act(plain, intents)
@@ -405,6 +407,18 @@ class Triager:
         if purgent >= self.learned.thresholds["urgent"] and p911 < 1 - self.learned.thresholds["urgent"]:
             return "urgent"
         return "urgent" if rule == "urgent" and p911 < self.learned.thresholds.get("urgent_rule", 0.5) else "911"
+
+    def advice_rule(self, plain: str) -> tuple[str, str] | None:
+        """(rule name, matched words) of the first personal-advice rule the normalised message matches, the
+        injection rule aside; None when none does."""
+        for name, patterns in self.advice:
+            if name == INJECTION_RULE:
+                continue
+            for pat in patterns:
+                m = pat.search(plain)
+                if m:
+                    return name, m.group(0).strip()
+        return None
 
     def _injection(self, plain: str, intents: dict) -> bool:
         for name, patterns in self.advice:

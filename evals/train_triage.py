@@ -246,6 +246,9 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 # A learned intent replaces the patterns' answer only when it is this precise out of fold: a question taken
 # for a conversation act goes unanswered ("Where can I park?" is not a greeting), so that bar is higher.
+# Share of the personal-advice messages an advice rule catches that must keep their advice route under the
+# rules' learned veto (out of fold), besides every one of the tuning authors'.
+ADVICE_RULE_KEEP = 0.98
 INTENT_PRECISION = {"advice": 0.9, "injection": 0.9, "conversation": 0.97}
 RECALL_ALL = 0.98   # of every out-of-fold emergency (the tuning authors' 911 and crisis ones: all)
 
@@ -299,8 +302,33 @@ def story_threshold(p_em, p_int, y, n_words, cap: float) -> float:
     return best
 
 
+def advice_rule_veto(p_route, y, groups, fired) -> float:
+    """The advice rules' veto (Triager.classify): the highest routing-head advice probability, on a 0.01 grid up
+    to 0.5, under which a personal-advice rule's match is not taken as a request for advice, such that every
+    tuning author's advice message a rule catches, and at least ADVICE_RULE_KEEP of all of them, stay at or
+    above it (out of fold). 0: never vetoed."""
+    pa = p_route[:, INTENTS.index("advice")]
+    caught = fired & (y == "advice")
+    must = caught & np.char.startswith(groups.astype(str), "tuning/")
+    best = 0.0
+    for veto in np.round(np.arange(0.01, 0.501, 0.01), 2):
+        if not caught.any() or (pa[must] < veto).any() or (pa[caught] >= veto).mean() < ADVICE_RULE_KEEP:
+            break
+        best = float(veto)
+    return best
+
+
+def advice_rule_fires(rules, texts: list[str]) -> np.ndarray:
+    """Which messages a personal-advice rule routes (no injection rule matching first), as Triager.classify
+    reads them."""
+    from assistant.text import ascii_text, plain_words
+
+    plains = [plain_words(ascii_text(t)) for t in texts]
+    return np.array([rules.advice_rule(p) is not None and not rules._injection(p, {}) for p in plains])
+
+
 def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None, p_route=None,
-              n_words=None) -> dict[str, float]:
+              n_words=None, advice_fired=None) -> dict[str, float]:
     """Thresholds from out-of-fold probabilities, recall first.
     - emergency and emergency_intent: the learned layer alone escalates when the emergency head reaches the
       first AND the intent head's emergency probability reaches the second (two models must agree);
@@ -315,7 +343,8 @@ def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None, p_route
       (INTENT_PRECISION), on the routing head's probabilities `p_route` (the intent head's without it);
     - urgent and urgent_rule: `urgent_threshold`, `urgent_rule_threshold` (from out-of-fold disposition
       probabilities `p_dis`; 0.6 and 0.5 without them);
-    - story (with `n_words`): `story_threshold`."""
+    - story (with `n_words`): `story_threshold`;
+    - advice_rule_veto (with `advice_fired`, which messages an advice rule catches): `advice_rule_veto`."""
     em = y == "emergency"
     tuning = np.char.startswith(groups.astype(str), "tuning/")
     labelled = ~em & (groups != "medquad")
@@ -348,6 +377,8 @@ def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None, p_route
             if pred.sum() and (truth & pred).sum() / pred.sum() >= INTENT_PRECISION[intent]:
                 chosen = float(round(th, 2))
         out[intent] = max(chosen, 0.5)
+    if advice_fired is not None:
+        out["advice_rule_veto"] = advice_rule_veto(p_route, y, groups, advice_fired)
     return out
 
 
@@ -379,9 +410,10 @@ def main() -> int:
         if len(cv["p_em"]) != len(y):
             raise SystemExit(f"{CV_CACHE} holds {len(cv['p_em'])} messages, the training data {len(y)}: it is from "
                              "another run's data; run train_triage.py without --recalibrate.")
+        fired = advice_rule_fires(Triager(Settings().prompts_dir, learned=False), texts)
         thresholds = calibrate(cv["p_em"], cv["p_int"], y, cv["asserted"], groups, dis,
                                cv["p_dis"] if "p_dis" in cv else None, cv["p_route"] if "p_route" in cv else None,
-                               n_words)
+                               n_words, fired)
         with np.load(args.out, allow_pickle=False) as z:
             arrays = dict(z)
         arrays |= {"threshold_names": np.array(list(thresholds)),
@@ -405,7 +437,8 @@ def main() -> int:
               + ", ".join(f"{i} {int((extra[2] == i).sum())}" for i in INTENTS if (extra[2] == i).any()))
     p_em, p_int, p_dis, p_route = cross_validated(X, texts, y, fold_ids, args.C, ctx, dis, extra)
     np.savez(CV_CACHE, p_em=p_em, p_int=p_int, p_dis=p_dis, p_route=p_route, asserted=asserted)
-    thresholds = calibrate(p_em, p_int, y, asserted, groups, dis, p_dis, p_route, n_words)
+    thresholds = calibrate(p_em, p_int, y, asserted, groups, dis, p_dis, p_route, n_words,
+                           advice_rule_fires(rules, texts))
     em = y == "emergency"
     print(f"{len(rows)} messages: " + ", ".join(f"{i} {int((y == i).sum())}" for i in INTENTS))
     print("thresholds:", thresholds)

@@ -214,6 +214,32 @@ def test_advice_and_injection(classify, text, rule):
     assert (result.route, result.rule) == (ADVICE, rule)
 
 
+@pytest.mark.parametrize("text, rule", [
+    ("how many times do they have to do it, just one shot or more?", "dosing"),
+    ("Good afternoon. My arthritis doctor mentioned something called prolotherapy for my knee. Could you please tell "
+     "me what is actually in the injection they give?", "is it right for me"),
+])
+def test_an_advice_rule_is_vetoed_when_the_routing_layer_reads_a_plain_question(classify, text, rule):
+    result = classify(text)
+    assert (result.route, result.scores.get("advice_rule_vetoed")) == (QUESTION, rule)
+
+
+def test_the_advice_rule_veto_keeps_the_tuning_authors_advice_and_the_agreed_share():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "evals"))
+    from train_triage import INTENTS, advice_rule_veto
+
+    p_route = np.zeros((6, len(INTENTS)))
+    p_route[:, INTENTS.index("advice")] = [0.30, 0.90, 0.95, 0.02, 0.01, 0.50]
+    y = np.array(["advice", "advice", "advice", "question", "question", "question"])
+    groups = np.array(["tuning/a", "training/b", "training/b", "tuning/a", "training/b", "medquad"])
+    fired = np.array([True, True, True, True, True, False])
+    assert advice_rule_veto(p_route, y, groups, fired) == 0.3  # the tuning author's advice at 0.30 stays
+    assert advice_rule_veto(p_route, y, groups, np.zeros(6, bool)) == 0.0  # no rule fires: never vetoed
+
+
 @pytest.mark.parametrize("text, act", [
     ("hi", "hello"), ("Hello!", "hello"), ("hiii", "hello"), ("good morning", "hello"), ("👋", "hello"),
     ("thank you so much", "thanks"), ("bye", "bye"), ("are you a bot?", "identity"), ("who are you", "identity"),
