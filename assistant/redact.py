@@ -190,6 +190,10 @@ _CONDITION_AFTER = re.compile(
     r"pharmacy|insurance|medicare|blue|cross|shield|brand|tablets?|pills?)\b", re.IGNORECASE)
 _JOINERS = {"de", "da", "del", "della", "di", "van", "von", "der", "den", "la", "le", "du", "dos", "das", "bin",
             "ibn", "al", "el", "ben", "mac", "st", "y", "e"}
+# Particles that begin a surname ("van der Berg", "de la Cruz", "Ní Bhriain"): taken before a found name even
+# with no name word before them (a joiner such as "y" only between two names).
+_PARTICLES = {"de", "da", "del", "della", "di", "van", "von", "der", "den", "la", "le", "du", "dos", "das", "bin",
+              "binti", "ibn", "al", "el", "ben", "mac", "ni", "nic", "ter", "ten", "zu", "vom"}
 _STOP = {"i", "a", "an", "the", "and", "or", "but", "my", "me", "we", "you", "he", "she", "it", "they", "is",
          "am", "are", "was", "were", "be", "been", "have", "has", "had", "do", "does", "did", "to", "of", "in",
          "on", "at", "for", "from", "with", "by", "about", "as", "if", "so", "not", "no", "yes", "ok", "okay",
@@ -555,8 +559,10 @@ def _whole_name(text: str, start: int, end: int, tokens: list[tuple[int, int, st
             if gap not in (" ", "-", ""):
                 break
             key = _key(tok)
-            if key in _JOINERS or (len(key) == 1 and tok.endswith(".")):
+            if key in _JOINERS or key in _PARTICLES or (len(key) == 1 and tok.endswith(".")):
                 at = e if after else s
+                if not after and key in _PARTICLES:  # "van der [name]", "de la [name], Rosario": the surname's own
+                    pending = at
                 continue
             if not _name_part(tok.rstrip("."), lowercase_message, first=bool(_SENTENCE_START.search(text[:s]))):
                 break
@@ -700,6 +706,7 @@ def find(text: str, names: str = "union") -> list[tuple[int, int, str]]:
         lowercase = not any(_is_cap(tok) and _key(tok) not in _I for _, _, tok in tokens[1:])
         found = [(*_whole_name(text, s, e, tokens, lowercase), label) if label == "NAME" else (s, e, label)
                  for s, e, label in found]
+        found += _same_names(text, tokens, found)
     found.sort(key=lambda x: (x[0], -(x[1] - x[0]), _PRIORITY.index(x[2]) if x[2] in _PRIORITY else 99))
     merged: list[tuple[int, int, str]] = []
     for s, e, label in found:
@@ -710,6 +717,35 @@ def find(text: str, names: str = "union") -> list[tuple[int, int, str]]:
         else:
             merged.append((s, e, label))
     return merged
+
+
+# After a name, what makes it a condition's or procedure's name ("Baker's cyst", "Tommy John surgery"); body
+# parts are left out: "Summer's knee" is a person's.
+_EPONYM_AFTER = re.compile(
+    r"^(?:'s|\u2019s)?[\s-]+(?:[A-Z][\w-]*\s+)?(?:disease|syndrome|palsy|disorder|sign|test|cyst|tumou?r|lymphoma|"
+    r"ataxia|dystrophy|neuroma|contracture|fracture|surgery|procedure|operation|reconstruction|repair|maneuver|"
+    r"manoeuvre|phenomenon|tendon|tendinitis|tendinopathy|ligament|disease)\b")
+
+
+def _same_names(text: str, tokens: list[tuple[int, int, str]], found: list[tuple[int, int, str]]) -> list:
+    """The other mentions of a name already found in the message ("my brother-in-law khanh and his wife dawn
+    ... khanh has golfer's elbow"): each word of a found name, written the same way (case included) elsewhere
+    in the message and not already inside a found span, is that person's name again ("Summer's knee" too).
+    Words of two letters or fewer, stop words, joiners, particles, places and eponyms are left alone, and so is
+    a mention that names a condition ("Tommy John surgery", "Baker's cyst")."""
+    spans = [(s, e) for s, e, _ in found]
+    w = _words()
+    skip = _STOP | _JOINERS | _PARTICLES | w["places"] | w["eponyms"]
+    words = {tok.rstrip(".") for s, e, tok in tokens for a, b, label in found
+             if label == "NAME" and a <= s and e <= b}
+    words = {word for word in words if len(word) > 2 and _key(word) not in skip}
+    out = []
+    for s, e, tok in tokens:
+        bare = tok[:-2] if tok.endswith(("'s", "\u2019s")) else tok.rstrip(".")
+        if bare in words and not any(a <= s < b for a, b in spans) \
+                and not _EPONYM_AFTER.match(text[s + len(bare):s + len(bare) + 60]):
+            out.append((s, s + len(bare), "NAME"))
+    return out
 
 
 def redact(text: str, names: str = "union") -> str:

@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--show-misses", choices=["tuning", "training", "training_rules"], help="print a half's misses (never held-out)")
     ap.add_argument("--names", choices=NAME_MODES, default="union", help="how names are found (redact.find)")
-    ap.add_argument("--halves", nargs="*", default=["tuning", "heldout", "heldout2", "heldout3"],
-                    help="training, training_rules, tuning, heldout, heldout2, heldout3")
+    ap.add_argument("--halves", nargs="*", default=["tuning", "heldout", "heldout2", "heldout3", "heldout4"],
+                    help="training, training_rules, tuning, heldout, heldout2, heldout3, heldout4")
     ap.add_argument("--fail-under", nargs="*", default=[], help="half:metric=value floors, e.g. heldout:recall=0.98")
     args = ap.parse_args(argv)
     results = {}

@@ -131,6 +131,18 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
     ("Mi esposo se llama Abundio, nacio el 2 de febrero de 1951.", "Mi esposo se llama [name], nacio el [date]."),
     ("mi numero es tres dos tres, cinco cinco cinco, cero uno nueve dos", "mi numero es [phone]"),
     ("su correo es daniela punto ochoa arroba gmail punto com", "su correo es [email]"),
+    # a surname's particles before it, with nothing before them ("van der Berg, Johanna" on a form)
+    ("Client: van der Berg, Johanna (goes by Jo). Chronic tennis elbow.",
+     "Client: [name], [name] (goes by [name]). Chronic tennis elbow."),
+    # a name found once is the same person's name where it is written again, possessive included
+    ("my brother in law khanh and his wife dawn both want a consult. dawn has a bad knee from running.",
+     "my brother in law khanh and his wife [name] both want a consult. [name] has a bad knee from running."),
+    ("Re: Summer Oyelaran-Briggs, DOB 04/02/1950. Summer's right knee has a partial MCL tear.",
+     "Re: [name], DOB [date]. [name]'s right knee has a partial MCL tear."),
+    # ...but not where the word names a condition or a procedure
+    ("My neighbour Tommy Reyes had Tommy John surgery last year.", "My neighbour [name] had Tommy John surgery last year."),
+    ("Her GP is Dr. Baker. She has a Baker's cyst behind the knee.",
+     "Her GP is Dr. [name]. She has a Baker's cyst behind the knee."),
 ])
 def test_redaction(text, expected):
     assert redact(text) == expected
