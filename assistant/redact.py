@@ -155,6 +155,15 @@ PATTERNS: list[tuple[str, str, str]] = [  # (entity, name, regex); all matched c
 
 # ---- names --------------------------------------------------------------------------------------------
 _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*\.?", re.UNICODE)
+# Who a person is to the writer ("my daughter", "our aide", "his physio").
+_RELATIONS = (r"(?:son|daughter|wife|husband|mom|mum|mother|dad|father|sister|brother|grandson|granddaughter|grandma|"
+              r"grandmother|grandpa|grandfather|nana|granny|aunt|uncle|niece|nephew|cousin|friend|partner|boyfriend|"
+              r"girlfriend|gf|bf|fianc[eé]e?|kid|child|baby|boy|girl|patient|resident|client|neighbou?r|caregiver|"
+              r"carer|aide|coach|physio|therapist|pt|surgeon|doctor|dr|gp|pcp|nurse|specialist|chiropractor|trainer|"
+              r"teammate|roommate|spouse|stepson|stepdaughter|stepmom|stepdad|mother-in-law|father-in-law|"
+              r"sister-in-law|brother-in-law|son-in-law|daughter-in-law|godson|goddaughter|twin|twins|kids|parents|"
+              r"bestie|bro|sis|ma|pa|hubby|wifey|supervisor|manager|boss|coworker|co-worker|colleague|landlord|"
+              r"tenant|pharmacist|dentist|vet)")
 _INTRO = re.compile(  # a name follows these (case-insensitive, at the end of the text before the name)
     r"(?:\bmy\s+name\s+is|\bmy\s+name's|\bname\s*(?:is|:)|\bname\b[^.!?\n]{1,20}?\b(?:is|:)|\bi\s*am|\bi'?m|\bthis\s+is|\bit'?s|\bcall\s+me|"
     r"\bcalled|\bnamed|\bregards,?|\bthanks,?|\bthank\s+you,?|\bsincerely,?|\bcheers,?|\bbest,?|\blove,?|"
@@ -167,6 +176,7 @@ _INTRO = re.compile(  # a name follows these (case-insensitive, at the end of th
     r"dr|gp|pcp|nurse|specialist|chiropractor|trainer|teammate|roommate|spouse|stepson|stepdaughter|"
     r"stepmom|stepdad|mother-in-law|father-in-law|sister-in-law|brother-in-law|son-in-law|daughter-in-law|"
     r"godson|goddaughter|twin|twins|kids|parents|bestie|bro|sis|ma|pa|hubby|wifey)(?:'s)?,?|"
+    r"\bgoes\s+by|\bnicknamed|"
     r"\b(?:with|saw|see|seeing|seen\s+by|by|to|and|ask|asked|told|per|cc|attn|c/o|for)\s+(?=(?:dr|doctor)\b)|"
     r"[-\u2013\u2014~]\s*|\bhey|\bhi|\bhello|\bdear|\battn:?|\bc/o)[\s,]*$", re.IGNORECASE)
 _INTRO_ES = re.compile(_INTRO.pattern[:-len(")[\\s,]*$")] + "|"
@@ -179,6 +189,9 @@ _INTRO_ES = re.compile(_INTRO.pattern[:-len(")[\\s,]*$")] + "|"
     r"comadre|novi[ao]|sobrin[ao]|jefe|jefa|doctor|doctora|enfermer[ao]|paciente)(?:\s+se\s+llama)?,?)[\s,]*$", re.IGNORECASE)
 _AFTER_NAME = re.compile(r"^\s*(?:here\b|speaking\b|writing\b|,\s*(?:age|aged|\d{1,3}\b|dob|born|here|mrn|"
                          r"member|patient|my\b|i\b|the\s+patient))", re.IGNORECASE)
+# "Hyacinth (our clinical supervisor)", "tyler (my bf)": who the person is, in brackets after the name
+_RELATION_AFTER = re.compile(r"^\s*\(\s*(?:my|our|his|her|their|your)\s+(?:[\w-]+\s+){0,2}" + _RELATIONS + r"\b",
+                             re.IGNORECASE)
 _CONDITION_AFTER = re.compile(
     r"^(?:'s|\u2019s|s)?[\s-]+(?:[A-Z][\w-]*\s+){0,2}(?:disease|syndrome|palsy|disorder|sign|test|tendon|tendinitis|"
     r"tendinopathy|tendonitis|cyst|tumou?r|lymphoma|ataxia|dystrophy|anomaly|neuroma|contracture|fracture|"
@@ -380,6 +393,8 @@ def find_names(text: str, lang: str = "en") -> list[tuple[int, int]]:
                 or _uncased(tok) or (not caps and _rare(key) and len(key) > 2) or (length > 1 and any(known))
         elif paren and namey and not eponym:
             is_name = True  # "(Nikos, if the letters don't show)", "(jessica albright)"
+        elif _RELATION_AFTER.match(after) and not acronym and not place:
+            is_name = caps or namey or lowercase_message and not _common(key)
         elif signed or last_line and "\n" in text[:start]:  # "... Warm regards,\nAngus MacLeod" at the end
             is_name = (caps or lowercase_message) and (any(known) or length > 1) and not place and not acronym
         elif caps and not place and not acronym:
@@ -706,6 +721,8 @@ def find(text: str, names: str = "union") -> list[tuple[int, int, str]]:
         lowercase = not any(_is_cap(tok) and _key(tok) not in _I for _, _, tok in tokens[1:])
         found = [(*_whole_name(text, s, e, tokens, lowercase), label) if label == "NAME" else (s, e, label)
                  for s, e, label in found]
+        found += [(m.start(1), m.end(1), "NAME") for a, b, label in found if label == "NAME"
+                  for m in [_ALIAS_AFTER.match(text, b)] if m]  # 'Brennan-Walsh, Patrick ("Paddy")'
         found += _same_names(text, tokens, found)
     found.sort(key=lambda x: (x[0], -(x[1] - x[0]), _PRIORITY.index(x[2]) if x[2] in _PRIORITY else 99))
     merged: list[tuple[int, int, str]] = []
@@ -717,6 +734,10 @@ def find(text: str, names: str = "union") -> list[tuple[int, int, str]]:
         else:
             merged.append((s, e, label))
     return merged
+
+
+# A nickname in quotes, in brackets right after a name: 'Patrick ("Paddy")'.
+_ALIAS_AFTER = re.compile(r"\s*\(\s*[\"\u201c'\u2018]([^\W\d_][\w'\u2019-]*)[\"\u201d'\u2019]\s*\)")
 
 
 # After a name, what makes it a condition's or procedure's name ("Baker's cyst", "Tommy John surgery"); body

@@ -139,6 +139,14 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
      "my brother in law khanh and his wife [name] both want a consult. [name] has a bad knee from running."),
     ("Re: Summer Oyelaran-Briggs, DOB 04/02/1950. Summer's right knee has a partial MCL tear.",
      "Re: [name], DOB [date]. [name]'s right knee has a partial MCL tear."),
+    # who a person is, in brackets after the name; a nickname in quotes after it; "goes by"
+    ("Is dizziness normal? Hyacinth (our clinical supervisor) wants the protocol updated.",
+     "Is dizziness normal? [name] (our clinical supervisor) wants the protocol updated."),
+    ("tyler (my bf) sprained his wrist at the skatepark", "[name] (my bf) sprained his wrist at the skatepark"),
+    ('3. Brennan-Walsh, Patrick ("Paddy") - left ankle', '3. [name], [name] ("[name]") - left ankle'),
+    ("Client: Okafor, Ngozi (goes by Ngo). Knee pain.", "Client: [name], [name] (goes by [name]). Knee pain."),
+    ("Trichinellosis (also known as Trichinosis) and Tylenol (my usual painkiller)",
+     "Trichinellosis (also known as Trichinosis) and Tylenol (my usual painkiller)"),
     # ...but not where the word names a condition or a procedure
     ("My neighbour Tommy Reyes had Tommy John surgery last year.", "My neighbour [name] had Tommy John surgery last year."),
     ("Her GP is Dr. Baker. She has a Baker's cyst behind the knee.",
