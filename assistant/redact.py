@@ -169,14 +169,8 @@ _INTRO = re.compile(  # a name follows these (case-insensitive, at the end of th
     r"\bcalled|\bnamed|\bregards,?|\bthanks,?|\bthank\s+you,?|\bsincerely,?|\bcheers,?|\bbest,?|\blove,?|"
     r"\bxoxo,?|\bsigned,?|\bsig:|\bsign(?:ed)?\s+off|\bpatient:|\bpt:|\bresident:|\bname\s+of|"
     r"\b(?:dr|doctor|mr|mrs|ms|miss|mx|nurse|prof|professor|sister|brother|father|mother|coach|pastor|rev)\.?|"
-    r"\b(?:my|our|his|her|their|the|your)\s+(?:\w+\s+)?(?:son|daughter|wife|husband|mom|mum|mother|dad|father|"
-    r"sister|brother|grandson|granddaughter|grandma|grandmother|grandpa|grandfather|nana|granny|aunt|uncle|"
-    r"niece|nephew|cousin|friend|partner|boyfriend|girlfriend|gf|bf|fianc[eé]e?|kid|child|baby|boy|girl|"
-    r"patient|resident|client|neighbou?r|caregiver|carer|aide|coach|physio|therapist|pt|surgeon|doctor|"
-    r"dr|gp|pcp|nurse|specialist|chiropractor|trainer|teammate|roommate|spouse|stepson|stepdaughter|"
-    r"stepmom|stepdad|mother-in-law|father-in-law|sister-in-law|brother-in-law|son-in-law|daughter-in-law|"
-    r"godson|goddaughter|twin|twins|kids|parents|bestie|bro|sis|ma|pa|hubby|wifey)(?:'s)?,?|"
-    r"\bgoes\s+by|\bnicknamed|"
+    r"\b(?:my|our|his|her|their|the|your)\s+(?:\w+\s+)?" + _RELATIONS + r"(?:\s+(?:and|&)\s+" + _RELATIONS + r")?(?:'s)?,?|"
+    r"\bgoes\s+by|\bnicknamed|\bn[eé]e|"
     r"\b(?:with|saw|see|seeing|seen\s+by|by|to|and|ask|asked|told|per|cc|attn|c/o|for)\s+(?=(?:dr|doctor)\b)|"
     r"[-\u2013\u2014~]\s*|\bhey|\bhi|\bhello|\bdear|\battn:?|\bc/o)[\s,]*$", re.IGNORECASE)
 _INTRO_ES = re.compile(_INTRO.pattern[:-len(")[\\s,]*$")] + "|"
@@ -207,7 +201,7 @@ _JOINERS = {"de", "da", "del", "della", "di", "van", "von", "der", "den", "la", 
 # with no name word before them (a joiner such as "y" only between two names).
 _PARTICLES = {"de", "da", "del", "della", "di", "van", "von", "der", "den", "la", "le", "du", "dos", "das", "bin",
               "binti", "ibn", "al", "el", "ben", "mac", "ni", "nic", "ter", "ten", "zu", "vom"}
-_STOP = {"i", "a", "an", "the", "and", "or", "but", "my", "me", "we", "you", "he", "she", "it", "they", "is",
+_STOP = {"née", "nee", "i", "a", "an", "the", "and", "or", "but", "my", "me", "we", "you", "he", "she", "it", "they", "is",
          "am", "are", "was", "were", "be", "been", "have", "has", "had", "do", "does", "did", "to", "of", "in",
          "on", "at", "for", "from", "with", "by", "about", "as", "if", "so", "not", "no", "yes", "ok", "okay",
          "hi", "hello", "hey", "dear", "thanks", "thank", "please", "pls", "can", "could", "would", "should",
@@ -550,6 +544,8 @@ def _name_part(token: str, lowercase_message: bool, first: bool = False) -> bool
         return all(p in _JOINERS or (p in w["names"] and not _common(p)) for p in parts)
     if not _is_cap(next((p for p in re.split(r"[-']", token) if _key(p) not in _JOINERS), token)):  # al-Harbi
         return False
+    if re.match(r"^(?:O|D)['\u2019][A-Z]\w+$", token):  # O'Neill, D'Souza: a surname's form
+        return True
     # A sentence's first word has its capital anyway ("Gracias Ana"): there only a listed name.
     return all(p in _JOINERS or p in w["names"] or (_rare(p) and p not in w["eponyms"] and not first) for p in parts)
 
@@ -581,6 +577,8 @@ def _whole_name(text: str, start: int, end: int, tokens: list[tuple[int, int, st
                 continue
             if not _name_part(tok.rstrip("."), lowercase_message, first=bool(_SENTENCE_START.search(text[:s]))):
                 break
+            if after and tok.endswith(".") and len(tok) > 2:
+                e -= 1  # "...my friend Abebe Girma.": the full stop is the sentence's
             pending = at = e if after else s
         return pending
 

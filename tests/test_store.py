@@ -147,6 +147,10 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
     ("Client: Okafor, Ngozi (goes by Ngo). Knee pain.", "Client: [name], [name] (goes by [name]). Knee pain."),
     ("Trichinellosis (also known as Trichinosis) and Tylenol (my usual painkiller)",
      "Trichinellosis (also known as Trichinosis) and Tylenol (my usual painkiller)"),
+    # work relations and "my friend and teammate"; O'/D' surnames; the full stop after a name is the sentence's
+    ("My colleague Meseret Tadesse is pregnant.", "My colleague [name] is pregnant."),
+    ("I am writing for my friend and teammate Abebe Girma.", "I am writing for my friend and teammate [name]."),
+    ("My manager Siobhan O'Neill recommended your clinic.", "My manager [name] recommended your clinic."),
     # ...but not where the word names a condition or a procedure
     ("My neighbour Tommy Reyes had Tommy John surgery last year.", "My neighbour [name] had Tommy John surgery last year."),
     ("Her GP is Dr. Baker. She has a Baker's cyst behind the knee.",
