@@ -464,7 +464,11 @@ def _sentence_vectors(chunks: list[Chunk], new_pos: dict[str, int], prev: Previo
         else:
             todo.append((pos, chunk_sentences(c.text)))
     texts = [t for _, sents in todo for _, t in sents]
-    vecs = embedder.encode(texts) if texts else np.zeros((0, embedder.dim), np.float32)
+    # A sentence shared by two passages (the overlap between neighbours, boilerplate repeated across
+    # articles) is encoded once.
+    unique = list(dict.fromkeys(texts))
+    row = {t: i for i, t in enumerate(unique)}
+    vecs = embedder.encode(unique)[[row[t] for t in texts]] if texts else np.zeros((0, embedder.dim), np.float32)
     at = 0
     for pos, sents in todo:
         per_chunk[pos] = (vecs[at:at + len(sents)], np.array([i for i, _ in sents], dtype=np.int32))

@@ -504,3 +504,31 @@ def test_one_pass_encodes_alone_the_sentences_past_the_window(corpus, tmp_path):
         vecs = ix.sentences.of_chunk(pos)[0].astype(np.float32)
         assert not np.isnan(vecs).any()
         assert np.allclose(vecs[-1], short.encode([chunk_sentences(chunk.text)[-1][1]])[0], atol=1e-3)
+
+
+def test_a_sentence_shared_by_passages_is_encoded_once(tmp_path):
+    """Sentence vectors: a sentence two passages share (neighbours' overlap, boilerplate repeated across
+    articles) is encoded once and stored for each passage."""
+    from assistant.sentences import chunk_sentences
+
+    class Counting(FakeEmbedder):
+        def __init__(self):
+            super().__init__()
+            self.encoded: list[str] = []
+
+        def encode(self, texts, *args, **kwargs):
+            self.encoded += list(texts)
+            return super().encode(texts, *args, **kwargs)
+
+    shared = "Call the clinic if the swelling has not faded after three days."
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.md").write_text(f"# Knee\n\nThe knee is injected at the joint line. {shared}\n")
+    (corpus / "b.md").write_text(f"# Wrist\n\nThe wrist is injected beside the tendon. {shared}\n")
+    counting = Counting()
+    build_index(SETTINGS, counting, corpus, tmp_path / "ix")
+    ix = load_index(tmp_path / "ix", counting.model_id)
+    assert counting.encoded.count(shared) == 1
+    rows = [vecs[[s for _, s in chunk_sentences(c.text)].index(shared)]
+            for pos, c in enumerate(ix.chunks) for vecs, _ in [ix.sentences.of_chunk(pos)]]
+    assert len(rows) == 2 and np.array_equal(rows[0], rows[1])
