@@ -186,6 +186,14 @@ _AFTER_NAME = re.compile(r"^\s*(?:here\b|speaking\b|writing\b|,\s*(?:age|aged|\d
 # "Hyacinth (our clinical supervisor)", "tyler (my bf)": who the person is, in brackets after the name
 _RELATION_AFTER = re.compile(r"^\s*\(\s*(?:my|our|his|her|their|your)\s+(?:[\w-]+\s+){0,2}" + _RELATIONS + r"\b",
                              re.IGNORECASE)
+# A nickname in quotes, in brackets right after a name: 'Patrick ("Paddy")'.
+_ALIAS_AFTER = re.compile(r"\s*\(\s*[\"\u201c'\u2018]([^\W\d_][\w'\u2019-]*)[\"\u201d'\u2019]\s*\)")
+# After a name, what makes it a condition's or procedure's name ("Baker's cyst", "Tommy John surgery"); body
+# parts are left out: "Summer's knee" is a person's.
+_EPONYM_AFTER = re.compile(
+    r"^(?:'s|\u2019s)?[\s-]+(?:[A-Z][\w-]*\s+)?(?:disease|syndrome|palsy|disorder|sign|test|cyst|tumou?r|lymphoma|"
+    r"ataxia|dystrophy|neuroma|contracture|fracture|surgery|procedure|operation|reconstruction|repair|maneuver|"
+    r"manoeuvre|phenomenon|tendon|tendinitis|tendinopathy|ligament)\b")
 _CONDITION_AFTER = re.compile(
     r"^(?:'s|\u2019s|s)?[\s-]+(?:[A-Z][\w-]*\s+){0,2}(?:disease|syndrome|palsy|disorder|sign|test|tendon|tendinitis|"
     r"tendinopathy|tendonitis|cyst|tumou?r|lymphoma|ataxia|dystrophy|anomaly|neuroma|contracture|fracture|"
@@ -199,9 +207,8 @@ _JOINERS = {"de", "da", "del", "della", "di", "van", "von", "der", "den", "la", 
             "ibn", "al", "el", "ben", "mac", "st", "y", "e"}
 # Particles that begin a surname ("van der Berg", "de la Cruz", "Ní Bhriain"): taken before a found name even
 # with no name word before them (a joiner such as "y" only between two names).
-_PARTICLES = {"de", "da", "del", "della", "di", "van", "von", "der", "den", "la", "le", "du", "dos", "das", "bin",
-              "binti", "ibn", "al", "el", "ben", "mac", "ni", "nic", "ter", "ten", "zu", "vom"}
-_STOP = {"née", "nee", "i", "a", "an", "the", "and", "or", "but", "my", "me", "we", "you", "he", "she", "it", "they", "is",
+_PARTICLES = (_JOINERS - {"y", "e", "st"}) | {"binti", "ni", "nic", "ter", "ten", "zu", "vom"}
+_STOP = {"nee", "i", "a", "an", "the", "and", "or", "but", "my", "me", "we", "you", "he", "she", "it", "they", "is",
          "am", "are", "was", "were", "be", "been", "have", "has", "had", "do", "does", "did", "to", "of", "in",
          "on", "at", "for", "from", "with", "by", "about", "as", "if", "so", "not", "no", "yes", "ok", "okay",
          "hi", "hello", "hey", "dear", "thanks", "thank", "please", "pls", "can", "could", "would", "should",
@@ -732,18 +739,6 @@ def find(text: str, names: str = "union") -> list[tuple[int, int, str]]:
         else:
             merged.append((s, e, label))
     return merged
-
-
-# A nickname in quotes, in brackets right after a name: 'Patrick ("Paddy")'.
-_ALIAS_AFTER = re.compile(r"\s*\(\s*[\"\u201c'\u2018]([^\W\d_][\w'\u2019-]*)[\"\u201d'\u2019]\s*\)")
-
-
-# After a name, what makes it a condition's or procedure's name ("Baker's cyst", "Tommy John surgery"); body
-# parts are left out: "Summer's knee" is a person's.
-_EPONYM_AFTER = re.compile(
-    r"^(?:'s|\u2019s)?[\s-]+(?:[A-Z][\w-]*\s+)?(?:disease|syndrome|palsy|disorder|sign|test|cyst|tumou?r|lymphoma|"
-    r"ataxia|dystrophy|neuroma|contracture|fracture|surgery|procedure|operation|reconstruction|repair|maneuver|"
-    r"manoeuvre|phenomenon|tendon|tendinitis|tendinopathy|ligament|disease)\b")
 
 
 def _same_names(text: str, tokens: list[tuple[int, int, str]], found: list[tuple[int, int, str]]) -> list:
