@@ -11,8 +11,14 @@ from .embedding import Embedder
 from .followup import content_words
 from .index import Index
 from .settings import Settings
-from .text import Speller, analyze, fold, stem, words
+from .text import Speller, analyze, fold, fold_ascii, stem, words
 from .types import Hit
+
+
+def _stem_line(text: str) -> str:
+    """" stem stem ... ": the text's word stems, apostrophes dropped first, for matching synonym phrases
+    ("what's in" and "whats in" read the same)."""
+    return " " + " ".join(stem(w) for w in words(fold_ascii(text))) + " "
 
 
 class Lexicon:
@@ -24,7 +30,7 @@ class Lexicon:
         self.generic_zipf = float(coverage.get("generic_zipf", 5.6))
         self.index = index
         self.vocab: set[str] = set(index.vocabulary)
-        self.synonyms = {" ".join(stem(w) for w in words(k)): v for k, v in synonyms.items()}
+        self.synonyms = {_stem_line(k).strip(): v for k, v in synonyms.items()}
         self._phrases = sorted(self.synonyms, key=len, reverse=True)
         self.speller = Speller(self.vocab, min_length=5, checked=False)
         self._prefix_set: frozenset[str] | None = None
@@ -38,7 +44,7 @@ class Lexicon:
 
     def expand(self, text: str) -> str:
         """The text plus the corpus words for the lay words and misspellings in it."""
-        low = " " + " ".join(stem(w) for w in words(text)) + " "
+        low = _stem_line(text)
         extra = [self.synonyms[p] for p in self._phrases if f" {p} " in low]
         fixed = [c for w in words(text) if (c := self.correct(w)) != w]
         return " ".join([text] + extra + fixed)
@@ -81,7 +87,7 @@ class Lexicon:
         misspelt by one letter, or through a lay-word synonym), and the words it does not. With
         `passages`, the words must be in those passages (the ones retrieved for it), not just somewhere
         in the corpus: a large library mentions nearly every word."""
-        low = " " + " ".join(stem(w) for w in words(question)) + " "
+        low = _stem_line(question)
         if passages is not None:
             seen = {stem(w) for w in words(" ".join(passages))}
             known_stem = seen.__contains__

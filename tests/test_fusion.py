@@ -183,3 +183,13 @@ def test_lay_words_reach_bm25_through_the_lexicon(ix, fake):
 def test_a_misspelt_word_is_corrected_for_bm25(ix, fake, lexicon):
     assert lexicon.correct("garaje") == "garage"
     assert [h.chunk_id for h in run(ix, fake, lexicon, "garaje", mode="bm25")] == [PERMIT]
+
+
+def test_a_synonym_phrase_reads_the_same_with_or_without_its_apostrophe(ix):
+    """"what's in" and "whats in" (and a key written either way) expand alike: words() splits "what's" into
+    "what" and "s" but reads "whats" as one word, so a phrase key matched one spelling and not the other."""
+    lex = Lexicon(ix, {"what's in": "solution contain", "doesnt work": "effective"}, {})
+    for text in ("what's in the shot", "whats in the shot", "what\u2019s in the shot"):
+        assert lex.expand(text).endswith("solution contain"), text
+    for text in ("it doesn't work", "it doesnt work"):
+        assert lex.expand(text).endswith("effective"), text
