@@ -728,6 +728,7 @@ def find(text: str, names: str = "union") -> list[tuple[int, int, str]]:
                  for s, e, label in found]
         found += [(m.start(1), m.end(1), "NAME") for a, b, label in found if label == "NAME"
                   for m in [_ALIAS_AFTER.match(text, b)] if m]  # 'Brennan-Walsh, Patrick ("Paddy")'
+        found += _couples(text, found)
         found += _same_names(text, tokens, found)
     found.sort(key=lambda x: (x[0], -(x[1] - x[0]), _PRIORITY.index(x[2]) if x[2] in _PRIORITY else 99))
     merged: list[tuple[int, int, str]] = []
@@ -739,6 +740,23 @@ def find(text: str, names: str = "union") -> list[tuple[int, int, str]]:
         else:
             merged.append((s, e, label))
     return merged
+
+
+_COUPLE = re.compile(r"\b([A-Z][a-z]+)\s+(?:and|&)\s+(?:([A-Z][a-z]+)\s+)?$")
+
+
+def _couples(text: str, found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """First names joined by "and" before a found name: "Mark and June [Halvorsen]", "Mark and [June Halvorsen]"
+    (listed first names, capitalised)."""
+    names = _words()["names"]
+    out = []
+    for start, _, label in found:
+        m = _COUPLE.search(text[max(0, start - 40):start]) if label == "NAME" else None
+        if not m or not all(g is None or _key(g) in names for g in m.groups()):
+            continue
+        base = max(0, start - 40)
+        out += [(base + m.start(k), base + m.end(k), "NAME") for k in (1, 2) if m.group(k)]
+    return out
 
 
 def _same_names(text: str, tokens: list[tuple[int, int, str]], found: list[tuple[int, int, str]]) -> list:

@@ -151,6 +151,10 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
     ("My colleague Meseret Tadesse is pregnant.", "My colleague [name] is pregnant."),
     ("I am writing for my friend and teammate Abebe Girma.", "I am writing for my friend and teammate [name]."),
     ("My manager Siobhan O'Neill recommended your clinic.", "My manager [name] recommended your clinic."),
+    # first names joined by "and" before a found name; not other capitalised words so joined
+    ("Mark and June Halvorsen would like back-to-back appointments.",
+     "[name] and [name] [name] would like back-to-back appointments."),
+    ("Is the Crohn and Colitis Foundation any good?", "Is the Crohn and Colitis Foundation any good?"),
     # ...but not where the word names a condition or a procedure
     ("My neighbour Tommy Reyes had Tommy John surgery last year.", "My neighbour [name] had Tommy John surgery last year."),
     ("Her GP is Dr. Baker. She has a Baker's cyst behind the knee.",
