@@ -188,17 +188,17 @@ _RELATION_AFTER = re.compile(r"^\s*\(\s*(?:my|our|his|her|their|your)\s+(?:[\w-]
                              re.IGNORECASE)
 # A nickname in quotes, in brackets right after a name: 'Patrick ("Paddy")'.
 _ALIAS_AFTER = re.compile(r"\s*\(\s*[\"\u201c'\u2018]([^\W\d_][\w'\u2019-]*)[\"\u201d'\u2019]\s*\)")
-# After a name, what makes it a condition's or procedure's name ("Baker's cyst", "Tommy John surgery"); body
-# parts are left out: "Summer's knee" is a person's.
-_EPONYM_AFTER = re.compile(
-    r"^(?:'s|\u2019s)?[\s-]+(?:[A-Z][\w-]*\s+)?(?:disease|syndrome|palsy|disorder|sign|test|cyst|tumou?r|lymphoma|"
-    r"ataxia|dystrophy|neuroma|contracture|fracture|surgery|procedure|operation|reconstruction|repair|maneuver|"
-    r"manoeuvre|phenomenon|tendon|tendinitis|tendinopathy|ligament)\b")
+# Words after a name that make it a condition's or a procedure's name ("Baker's cyst", "Tommy John surgery").
+_CONDITION_WORDS = (r"disease|syndrome|palsy|disorder|sign|test|tendon|tendinitis|tendinopathy|cyst|tumou?r|lymphoma|"
+                    r"ataxia|dystrophy|neuroma|contracture|fracture|phenomenon|procedure|surgery|operation|"
+                    r"reconstruction|repair|maneuver|manoeuvre|ligament")
+# A name found elsewhere, written again before one of those words; body parts are left out: "Summer's knee"
+# is a person's.
+_EPONYM_AFTER = re.compile(rf"^(?:'s|\u2019s)?[\s-]+(?:[A-Z][\w-]*\s+)?(?:{_CONDITION_WORDS})\b")
+# A word chain read as a name: those words, and body parts, places, institutions and brands after it.
 _CONDITION_AFTER = re.compile(
-    r"^(?:'s|\u2019s|s)?[\s-]+(?:[A-Z][\w-]*\s+){0,2}(?:disease|syndrome|palsy|disorder|sign|test|tendon|tendinitis|"
-    r"tendinopathy|tendonitis|cyst|tumou?r|lymphoma|ataxia|dystrophy|anomaly|neuroma|contracture|fracture|"
-    r"phenomenon|procedure|surgery|operation|reconstruction|repair|maneuver|manoeuvre|method|technique|"
-    r"score|scale|classification|criteria|knot|node|nodes|body|bodies|cell|cells|canal|duct|gland|ligament|"
+    rf"^(?:'s|\u2019s|s)?[\s-]+(?:[A-Z][\w-]*\s+){{0,2}}(?:{_CONDITION_WORDS}|tendonitis|anomaly|method|technique|"
+    r"score|scale|classification|criteria|knot|node|nodes|body|bodies|cell|cells|canal|duct|gland|"
     r"muscle|space|area|lesion|deformity|elbow|knee|thumb|finger|toe|foot|shoulder|hip|neck|hand|arm|leg|"
     r"injection|protocol|clinic|hospital|center|centre|university|institute|foundation|county|street|"
     r"avenue|road|ave|st|rd|drive|lane|boulevard|hall|library|school|college|medicine|health|medical|"

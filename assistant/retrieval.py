@@ -11,14 +11,14 @@ from .embedding import Embedder
 from .followup import content_words
 from .index import Index
 from .settings import Settings
-from .text import Speller, analyze, fold, fold_ascii, stem, words
+from .text import Speller, analyze, fold, plain_words, stem, words
 from .types import Hit
 
 
 def _stem_line(text: str) -> str:
     """" stem stem ... ": the text's word stems, apostrophes dropped first, for matching synonym phrases
     ("what's in" and "whats in" read the same)."""
-    return " " + " ".join(stem(w) for w in words(fold_ascii(text))) + " "
+    return " " + " ".join(stem(w) for w in plain_words(text).split()) + " "
 
 
 class Lexicon:
