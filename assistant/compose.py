@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from .retrieval import Lexicon
-from .text import analyze, passage_sentences
+from .text import analyze, passage_items
 from .types import Citation, Hit
 
 # Navigation and calls to action ("Take the first step...", "Contact us today") invite the reader to do
@@ -22,8 +22,9 @@ _LABEL = re.compile(r"^\W*(?:\w+\W+){0,3}\w+:$")  # "Recovery Considerations:" i
 LEXICAL_WEIGHT = 1.0
 PASSAGE_DECAY = 0.15
 # After the best sentence, others join while they match at least this share of its match (same passage),
-# or OTHER_PASSAGE of it from another passage (which must also add a question word); LIST_ITEMS list items
-# follow a sentence that introduces a list.
+# or OTHER_PASSAGE of it from another passage (which must also add a question word); up to LIST_ITEMS items
+# of the list follow a sentence that introduces one. A sentence whose words, in order, are all in one
+# already chosen, or hold all of its words (a passage that repeats itself), is left out.
 SAME_PASSAGE = 0.8
 OTHER_PASSAGE = 0.9
 LIST_ITEMS = 5
@@ -46,7 +47,8 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
     leave-one-author-out scores on the tuning authors: evals/train_sentences.py --cross-validate)."""
     q = set(analyze(lexicon.expand(question)))
     idf = lexicon.idf(sorted(q))
-    sentences = {h_i: passage_sentences(hit.text) for h_i, hit in enumerate(hits[:max_passages])}
+    items = {h_i: passage_items(hit.text) for h_i, hit in enumerate(hits[:max_passages])}
+    sentences = {h_i: [s for s, _ in its] for h_i, its in items.items()}
     overlap: dict[tuple[int, int], float] = {}
     terms: dict[tuple[int, int], set[str]] = {}
     for h_i, sents in sentences.items():
@@ -85,8 +87,10 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
         if _LEANS_BACK.match(sentences[h_i][s_i]) and s_i > 0:
             need.insert(0, (h_i, s_i - 1))
         if sentences[h_i][s_i].rstrip().endswith(":"):
-            need += [(h_i, j) for j in range(s_i + 1, min(s_i + 1 + LIST_ITEMS, len(sentences[h_i])))]
-        need = [k for k in need if k not in chosen]
+            need += list_after(h_i, s_i)
+        need = [k for k in need if k not in chosen and not repeats(k)]
+        if key not in need:
+            return
         cost = sum(len(sentences[a][b].split()) for a, b in need)
         if not force and used + cost > max_words:
             return
@@ -94,6 +98,20 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
             chosen[(a, b)] = sentences[a][b]
             covered.update(terms.get((a, b), ()))
         used += cost
+
+    def list_after(h_i: int, s_i: int) -> list[tuple[int, int]]:
+        """The list a sentence introduces: the run of list items after it (a bulleted list ends where its
+        items end, before any line that follows), else the next sentences."""
+        after = range(s_i + 1, min(s_i + 1 + LIST_ITEMS, len(sentences[h_i])))
+        if after and items[h_i][after[0]][1]:
+            after = after[:next((n for n, j in enumerate(after) if not items[h_i][j][1]), len(after))]
+        return [(h_i, j) for j in after]
+
+    def repeats(key: tuple[int, int]) -> bool:
+        """Its words, in order, are a run of the words of one sentence already chosen, or the reverse."""
+        run = f" {' '.join(analyze(sentences[key[0]][key[1]]))} "
+        return run.strip() != "" and any(run in other or other in run
+                                         for other in (f" {' '.join(analyze(t))} " for t in chosen.values()))
 
     anchor_terms = set(analyze(hits[anchor[0]].text))  # what the lead passage already says
     take(anchor, force=True)

@@ -140,11 +140,17 @@ def question_key(text: str) -> str:
 
 def passage_sentences(text: str) -> list[str]:
     """Sentences of a passage, list items split off and their bullet markers removed."""
+    return [s for s, _ in passage_items(text)]
+
+
+def passage_items(text: str) -> list[tuple[str, bool]]:
+    """`passage_sentences` with, for each, whether it comes from a bulleted or numbered list item."""
     out = []
     for line in text.split("\n"):
+        item = bool(BULLET.match(line))
         line = BULLET.sub("", line).strip()
         if line:
-            out += [line[s:e] for s, e in sentence_spans(line)]
+            out += [(line[s:e], item) for s, e in sentence_spans(line)]
     return out
 
 

@@ -76,3 +76,23 @@ def test_the_engine_records_the_best_answer_probability(bot):
     r = bot.ask("What is prolotherapy?")
     assert r.route == "answer"
     assert 0.0 <= r.signals["answer_p"] <= 1.0
+
+
+def test_a_list_intro_brings_its_items_and_not_the_lines_after_the_list(bot):
+    text = ("The best way to avoid shingles is to protect yourself:\n\n- Get the shingles vaccine after age 50\n"
+            "- Ask about a second dose\n\nNational Institute on Aging\n\n_Source: an agency page._")
+    chosen = select_sentences("How can I avoid shingles?", [_hit(text, 0)], bot.lexicon, probs={(0, 0): 0.9})
+    assert [s for _, s, _ in chosen] == [0, 1, 2]
+
+
+def test_a_sentence_the_passage_repeats_is_quoted_once(bot):
+    text = ("Antiviral medicines such as acyclovir treat shingles; they work best early.\n"
+            "- Antiviral medicines such as acyclovir treat shingles;\n")
+    chosen = select_sentences("How is shingles treated?", [_hit(text, 0)], bot.lexicon, probs={(0, 0): 0.9, (0, 1): 0.9})
+    assert len(chosen) == 1
+    # the same words in another order say something else: both stay
+    text = ("After age 50, women are more likely than men to get shingles. "
+            "Before age 50, men are more likely than women to get shingles.")
+    chosen = select_sentences("Are men or women more likely to get shingles?", [_hit(text, 0)], bot.lexicon,
+                              probs={(0, 0): 0.9, (0, 1): 0.9})
+    assert len(chosen) == 2
