@@ -199,8 +199,9 @@ class Assistant:
             return self.answer_model.decide(question, hits, self.lexicon, answer=answer, closest=closest)
         vec = self.embedder.encode_query(question) if vec is None else vec
         _, d_scores = self.index.dense_search(vec, 1)
-        # Coverage is judged on what the message asks (its question sentences), not its asides.
-        asked = question_focus(question, self.is_entity_word, min_words=0)
+        # Coverage is judged on what the message asks (its question sentences and the subject they leave
+        # unnamed), not its asides.
+        asked = question_focus(question, self.is_entity_word, min_words=0, subject_only=True)
         probs = self._sentence_scorer.score_hits(asked, vec, hits, self.index) if self._sentence_scorer else {}
         ok, signals = self.covered(asked, hits, float(d_scores[0]) if len(d_scores) else 0.0,
                                    max(probs.values()) if probs else None)

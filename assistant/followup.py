@@ -148,10 +148,12 @@ LONG_MESSAGE_WORDS = 40
 
 
 def question_focus(message: str, entity: Callable[[str], bool] | None = None,
-                   min_words: int = LONG_MESSAGE_WORDS) -> str:
+                   min_words: int = LONG_MESSAGE_WORDS, subject_only: bool = False) -> str:
     """The part of a long, chatty message that asks something: its question sentences (greetings,
     background and sign-offs dropped); when they do not name their subject, the latest earlier sentence
-    that does (else the one just before them). Messages of up to `min_words` words are returned as they are."""
+    that does (else the one just before them). With `subject_only`, of that earlier sentence only the
+    subject's words ("My neighbor Carol swears by <treatment> over coffee. What is in it?": the treatment,
+    not Carol or the coffee). Messages of up to `min_words` words are returned as they are."""
     if len(message.split()) <= min_words:
         return message
     sents = [message[a:b].strip() for a, b in sentence_spans(message)]
@@ -163,5 +165,8 @@ def question_focus(message: str, entity: Callable[[str], bool] | None = None,
     names = lambda i: entity is not None and any(entity(w) for w in content_words(sents[i]))  # noqa: E731
     if not any(names(i) for i in chosen) and chosen[0] > 0:
         earlier = [i for i in range(chosen[0] - 1, -1, -1) if names(i)]
+        if subject_only and earlier:
+            subject = [w for w in content_words(sents[earlier[0]]) if entity(w)]
+            return " ".join(subject + [sents[i] for i in chosen])
         chosen = [earlier[0] if earlier else chosen[0] - 1] + chosen
     return " ".join(sents[i] for i in chosen)

@@ -51,6 +51,12 @@ def test_question_focus_finds_the_question_in_a_long_message():
         "My name is Linda and I have been reading about all sorts of things since my sister had her stroke last "
         "spring, it has been a long year for our family. What are the warning signs we should watch for?")
     assert question_focus("What is a stroke?") == "What is a stroke?"
+    # for judging what is asked: of the background, the subject alone
+    assert question_focus(msg, lambda w: w in ENTITIES, subject_only=True) == (
+        "stroke What are the warning signs we should watch for?")
+    # no earlier sentence names a subject: the sentence before the question, whole
+    assert question_focus(msg.replace("stroke", "fall"), lambda w: w in ENTITIES, subject_only=True) == (
+        "She is doing better now. What are the warning signs we should watch for?")
 
 
 def test_a_complete_question_naming_no_subject_carries_the_conversations_entity():

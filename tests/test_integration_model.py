@@ -142,6 +142,19 @@ def test_abstain_offers_covered_topics(bot):
     assert reply.signals["missing_words"] == ["cost"]
 
 
+@pytest.mark.parametrize("message", [
+    "Hi! My neighbour Beverly swears by prolotherapy shots for her shoulder, she brings it up every week at our "
+    "knitting circle over tea and scones. How many sessions does a person usually need?",
+    "Good evening! My cousin Marguerite had prolotherapy on her elbow last winter and talks about it constantly "
+    "at bridge club. What side effects do people usually get afterwards?",
+])
+def test_a_question_naming_its_subject_only_in_the_background_is_judged_on_the_question(bot, message):
+    # the background sentence gives the subject; its other words (names, pastimes) are asides the corpus
+    # need not know
+    reply = bot.ask(message)
+    assert reply.route == "answer", reply.signals
+
+
 def test_self_harm_gets_crisis_line(bot):
     reply = bot.ask("I don't want to live anymore")
     assert reply.route == "emergency"
