@@ -14,6 +14,11 @@ _QUESTION_WORDS = {"what", "how", "why", "when", "where", "which", "who", "long"
                    "mean", "take", "last", "need", "work", "happen", "happens", "expect", "usually", "typically",
                    "common", "normal", "exactly", "help", "cause", "causes"}
 
+# Closed-class words of informal writing that name no topic: contractions typed without the apostrophe
+# (those that are not also words: "ill", "well", "were", "shell" stay) and texting fillers.
+_CHAT_WORDS = frozenset("""whats thats hes shes theres heres whos youre theyre weve youve theyve youd theyd
+    youll theyll itll aint yall couldve shouldve wouldve mightve musta lol lmao lmfao rofl omg tbh idk
+    btw imo imho fyi nah yeah yep yup nope gotta tryna cuz bc abt smth sth til pls plz thx ty""".split())
 
 _SINGULAR_ONLY = re.compile(r"\b(it|its|it's)\b", re.I)
 _PLURAL_PRONOUN = re.compile(r"\b(they|them|those|these|their)\b", re.I)
@@ -43,7 +48,8 @@ def with_subject(question: str, words: str) -> str:
 
 def content_words(text: str) -> list[str]:
     """Words that carry the topic: not stopwords, not question scaffolding."""
-    return [w for w in words(text) if w not in STOPWORDS and w not in _QUESTION_WORDS and len(w) > 2]
+    return [w for w in words(text) if w not in STOPWORDS and w not in _QUESTION_WORDS and w not in _CHAT_WORDS
+            and len(w) > 2]
 
 
 def refers_back(question: str) -> bool:

@@ -84,3 +84,9 @@ def test_a_complete_question_naming_no_subject_carries_the_conversations_entity(
 ])
 def test_a_pronoun_agrees_in_number_with_what_it_carries(question, history, standalone):
     assert condense(question, history, entity=lambda w: w in ENTITIES | {"hives"}) == standalone
+
+
+def test_informal_fillers_and_contractions_typed_without_apostrophes_name_no_topic():
+    from assistant.followup import content_words
+    assert content_words("ok so whats the recovery like tbh, hes nervous lol idk") == ["recovery", "like", "nervous"]
+    assert content_words("I feel ill and my shell is cracked") == ["feel", "ill", "shell", "cracked"]

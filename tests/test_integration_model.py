@@ -155,6 +155,14 @@ def test_a_question_naming_its_subject_only_in_the_background_is_judged_on_the_q
     assert reply.route == "answer", reply.signals
 
 
+@pytest.mark.parametrize("message", [
+    "ok so whats the recovery like after prolotherapy tbh, like how long til im back to normal lol",
+    "idk much abt prolotherapy, whats it actually used for lmao",
+])
+def test_texting_fillers_do_not_make_a_covered_question_look_uncovered(bot, message):
+    assert bot.ask(message).route == "answer"
+
+
 def test_self_harm_gets_crisis_line(bot):
     reply = bot.ask("I don't want to live anymore")
     assert reply.route == "emergency"
