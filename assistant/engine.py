@@ -80,7 +80,7 @@ class Assistant:
             code: {k: ([re.compile(x, re.I) for x in v] if isinstance(v, list) else v) for k, v in rules.items()}
             for code, rules in prompts.toml(settings.prompts_dir, "languages.toml").items()}
         self._texts = {name: prompts.text(settings.prompts_dir, f"{name}.md") for name in (
-            "framing", "escalation", "escalation_self_harm", "escalation_urgent", "safety_line", "greeting",
+            "framing", "escalation", "escalation_self_harm", "escalation_urgent", "safety_line", "crisis_line", "greeting",
             "greeting_thanks", "greeting_bye", "greeting_identity", "greeting_human", "abstain", "closest", "advice",
             "advice_injection")}
 
@@ -138,7 +138,7 @@ class Assistant:
         fill = lambda text: text.format(emergency_number=self.settings.emergency_number,  # noqa: E731
                                         clinic_contact=self.settings.clinic_contact)
         found = lambda key: any(p.search(folded) for p in rules.get(key, []))  # noqa: E731
-        base = base | {"triage": f"language {lang}", "safety_line": False}
+        base = base | {"triage": f"language {lang}", "safety_line": False, "crisis_line": False}
         if found("emergency") and not found("not_now"):
             harm = found("self_harm")
             local = rules.get("escalation_self_harm" if harm else "escalation", "")
@@ -154,7 +154,9 @@ class Assistant:
         """The line put on top of a reply about a red-flag topic that is not an escalation."""
         return self._fill("safety_line")
 
-    def _reply(self, route: str, body: str, safety_line: bool = False, **kw) -> Reply:
+    def _reply(self, route: str, body: str, safety_line: bool = False, crisis_line: bool = False, **kw) -> Reply:
+        if crisis_line and route != "emergency":
+            body = self._fill("crisis_line") + "\n\n" + body
         if safety_line and route != "emergency":
             body = self.safety_line() + "\n\n" + body
         return Reply(route=route, text=with_framing(body, route, self._texts["framing"]), **kw)
@@ -304,7 +306,7 @@ class Assistant:
                                     embed=None if too_long or not q else embed, vectors=self.embedder.encode_queries)
         t = lap("triage", t0)
         line = tri.safety_line or bool(self._red_flags and self._red_flags.search(q))
-        base = {"question": q, "triage": tri.rule, "timings": timings, "safety_line": line,
+        base = {"question": q, "triage": tri.rule, "timings": timings, "safety_line": line, "crisis_line": tri.crisis_line,
                 "signals": {"triage": tri.scores}}
         if tri.route == EMERGENCY:
             return self._reply("emergency", self._fill(tri.message), standalone_question=q, **base)

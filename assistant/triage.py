@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,7 @@ class Triage:
     category: str = ""           # red-flag category id
     disposition: str = ""        # "911" | "crisis" | "urgent" for escalations
     safety_line: bool = False    # not escalated but touches a red-flag topic: add "if this is happening now..."
+    crisis_line: bool = False    # not escalated, but the crisis head is unsure: add the crisis line on top
     act: str = ""                # conversation act for greetings: hello, thanks, bye, identity, human, capabilities
     scores: dict = field(default_factory=dict)
 
@@ -192,6 +193,9 @@ class LearnedTriage:
                        z["emergency_w2"].astype(np.float32), float(z["emergency_b2"]))
         self.thresholds = {k: float(v) for k, v in zip(z["threshold_names"].tolist(), z["threshold_values"])}
         self.dim = self.heads["intent"][0].shape[1] - len(self.vocab) - N_CONTEXT
+        # suicidal or self-harm intent against everything else (a model trained before it has none)
+        self.crisis_head = ((z["crisis_coef"].astype(np.float32), z["crisis_bias"].astype(np.float32))
+                            if "crisis_coef" in z else None)
 
     def _linear(self, coef: np.ndarray, bias: np.ndarray, vecs: np.ndarray, texts: list[str],
                 ctx: np.ndarray) -> np.ndarray:
@@ -209,6 +213,13 @@ class LearnedTriage:
         w1, b1, w2, b2 = self.hidden
         h = np.maximum(self._linear(w1, b1, vecs, texts, ctx), 0.0)
         return 1.0 / (1.0 + np.exp(-(h @ w2 + b2)))
+
+    def crisis(self, vecs: np.ndarray, texts: list[str], ctx: np.ndarray) -> np.ndarray:
+        """P(suicidal or self-harm intent) for each (vector, text); zeros without a crisis head."""
+        if self.crisis_head is None:
+            return np.zeros(len(texts), np.float32)
+        z = self._linear(*self.crisis_head, vecs, texts, ctx)[:, 0]
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
     def probs(self, head: str, vecs: np.ndarray, texts: list[str], ctx: np.ndarray) -> np.ndarray:
         """Class probabilities of one head (intent, category, disposition); ctx is the message's context_features."""
@@ -297,7 +308,27 @@ class Triager:
     # ---- the decision ---------------------------------------------------------------------
     def classify(self, question: str, embed=None, vectors=None) -> Triage:
         """The route for a message. `embed(text)` gives its query vector; `vectors(texts)` (optional) the
-        vectors of several texts at once, used to read the sentences of a long message one by one."""
+        vectors of several texts at once, used to read the sentences of a long message one by one.
+        A message the crisis head reads as suicidal or self-harm intent past its escalation bar is escalated
+        to the crisis line whatever else it reads as (a question, a greeting, a story); one past its line
+        bar keeps its route with the crisis line on top."""
+        tri = self._classify(question, embed, vectors)
+        p = tri.scores.get("p_crisis")
+        t = self.learned.thresholds if self.learned else {}
+        if p is None or tri.route == EMERGENCY:
+            return tri
+        if tri.scores.get("crisis_vetoed"):
+            return replace(tri, crisis_line=True)
+        if p >= t.get("crisis", 1.01):
+            flag = self.flag("self_harm")
+            name = flag.name if flag else "self_harm"
+            message = (flag.message if flag and flag.message else "") or DISPOSITION_MESSAGES["crisis"]
+            return Triage(EMERGENCY, f"{name} (crisis)", "crisis head", message, "self_harm", "crisis", scores=tri.scores)
+        if p >= t.get("crisis_line", 1.01):
+            return replace(tri, crisis_line=True)
+        return tri
+
+    def _classify(self, question: str, embed=None, vectors=None) -> Triage:
         text = ascii_text(question)  # the message as triage reads it (the embedding's input too)
         plain = plain_words(text)
         found = self.findings(text) if plain else []
@@ -326,6 +357,8 @@ class Triager:
                     texts, vecs = texts + parts, np.vstack([vecs, more])
             best = int(np.argmax(p_all))
             p_em, p_whole = float(p_all[best]), float(p_all[0])
+            if self.learned.crisis_head is not None:
+                scores["p_crisis"] = round(float(self.learned.crisis(vecs, texts, ctx).max()), 4)
             one = (vecs[best:best + 1], texts[best:best + 1], ctx)
             gate = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))  # escalation and the safety line
             intent_em = float(p_int[:, self.learned.classes("intent").index("emergency")].max())
@@ -354,6 +387,14 @@ class Triager:
         escalate = (learned or (asserted and (not learned_on or p_em >= t["rule_veto"]))) and not story
         if story:
             scores["story"] = True
+        # The learned layer alone reads suicidal intent that the crisis head, which learned the boundary from
+        # messages worded alike ("will the pain go away?" / "I want the pain to stop for good"), puts below
+        # the bar every crisis message of its training clears out of fold: the crisis line, not an escalation
+        # (never for an attempt under way, which the disposition head reads as a 911 emergency).
+        if (escalate and not asserted and category == "self_harm" and "p_crisis" in scores
+                and scores["p_crisis"] < t.get("crisis_line", 0.0) and self._grade("crisis", dis_p) == "crisis"):
+            escalate = False
+            scores["crisis_vetoed"] = True
         if escalate:
             if asserted:
                 f = max(asserted, key=lambda f: self._rank(f.category))

@@ -17,6 +17,10 @@ Training data (never the held-out half of the triage sets):
   emergency probability must agree with it, category, disposition), the word vocabulary and the escalation
   thresholds are fitted without them, so they cannot change who is escalated or told to call 911.
 
+- evals/triage/training_crisis/: messages that train the crisis head only (suicidal or self-harm intent said
+  obliquely, often through pain, beside ordinary questions about recovery, relief and outlook in the same
+  words, written to evals/triage/heldout7/BRIEF.md). Every other head and threshold is fitted without them.
+
 Heads:
 - emergency: is this an emergency happening now (a one-hidden-layer network of 64 units: it learns how
   context words and a topic combine, which a linear model cannot; it cut out-of-author false alarms at
@@ -26,7 +30,11 @@ Heads:
   escalation and the safety line;
 - routing (with training_intent/ messages): the same classes, trained on those messages too; it routes the
   messages that are not escalated (advice, injection, conversation act, question);
-- category (13 red-flag categories) and disposition (911 / crisis / urgent), on emergencies only.
+- category (13 red-flag categories) and disposition (911 / crisis / urgent), on emergencies only;
+- crisis (logistic regression, with the training_crisis/ messages): suicidal or self-harm intent (a crisis
+  emergency) against everything else. It escalates to the crisis line on its own bar (`crisis_head`),
+  whatever the other heads read: oblique intent ("I've been saving my pain pills, just in case") is worded
+  like the ordinary questions the emergency network learned to leave alone.
 
 Thresholds are calibrated on out-of-fold probabilities (each tuning author a fold of its own, so a
 model that never saw the author scores them); see `calibrate`. Features: the embedding plus the
@@ -96,6 +104,11 @@ def messages() -> list[dict]:
         rows.append({"text": pool[i], "intent": "question", "category": "", "disposition": "",
                      "group": "medquad", "history": []})
     return rows
+
+
+def crisis_messages() -> list[dict]:
+    """The crisis head's own extra messages (evals/triage/training_crisis/)."""
+    return authored("training_crisis")
 
 
 def intent_messages() -> list[dict]:
@@ -327,6 +340,80 @@ def advice_rule_fires(rules, texts: list[str]) -> np.ndarray:
     return np.array([rules.advice_rule(p) is not None and not rules._injection(p, {}) for p in plains])
 
 
+CRISIS_KEEP = 0.98  # of the crisis emergencies of every author, out of fold (of the tuning and crisis authors': all)
+CRISIS_MAX_FLAGGED = 0.003  # of the labelled non-emergencies the crisis head may escalate alone, out of fold
+
+
+def crisis_head(X, texts, ctx, labels, groups, vocab, C, is_emergency, seed: int = 13) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+    """The crisis head over the main vocabulary: (coef, bias, bars, report). `labels` is True for a crisis
+    emergency. Out of fold (each tuning and crisis author a fold of its own, the rest in five seeded folds),
+    on a 0.01 grid: the line bar ("crisis_line": the crisis line on top of the reply) is the highest that
+    keeps every tuning and crisis author's crisis message and at least CRISIS_KEEP of all of them; the
+    escalation bar ("crisis") the lowest at which at most CRISIS_MAX_FLAGGED of the labelled
+    non-emergencies would be escalated by it alone."""
+    named = np.where(labels, "crisis", "other")
+    rng = np.random.default_rng(seed)
+    own = np.char.startswith(groups.astype(str), "tuning/") | np.char.startswith(groups.astype(str), "training_crisis/")
+    fold_ids = np.array([g if o else f"fold{rng.integers(5)}" for g, o in zip(groups, own)])
+    oof = np.zeros(len(labels), np.float32)
+    for f in np.unique(fold_ids):
+        test = fold_ids == f
+        tr = np.where(~test)[0]
+        voc = vocabulary([texts[i] for i in tr if not groups[i].startswith("training_crisis/")])
+        c, b = fit(features(X[tr], [texts[i] for i in tr], voc, ctx[tr]), named[tr], ("crisis",), C, binary=True)
+        F_te = features(X[test], [t for t, m in zip(texts, test) if m], voc, ctx[test])
+        oof[test] = 1.0 / (1.0 + np.exp(-(np.asarray(F_te @ c.T)[:, 0] + b[0])))
+    must = labels & own
+    bar = 0.0
+    for t in np.round(np.arange(0.01, 0.991, 0.01), 2):
+        if (oof[must] < t).any() or (oof[labels] >= t).mean() < CRISIS_KEEP:
+            break
+        bar = float(t)
+    others = ~labels
+    plain = others & np.array([not g.startswith("medquad") for g in groups]) & ~is_emergency
+    report_table = [(t, round(float((oof[labels] >= t).mean()), 4), round(float((oof[must] >= t).mean()), 4),
+                     round(float((oof[plain] >= t).mean()), 4)) for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
+    escalate = next((float(t) for t in np.round(np.arange(0.01, 0.991, 0.01), 2) if (oof[plain] >= t).mean() <= CRISIS_MAX_FLAGGED), 0.99)
+    bars = {"crisis": max(escalate, bar), "crisis_line": bar}
+    report = {"table": report_table, "bar": bar, "crisis_caught": round(float((oof[labels] >= bar).mean()), 4),
+              "others_flagged": round(float((oof[others] >= bar).mean()), 4),
+              "by_group": {g: (int((labels & (groups == g)).sum()), round(float((oof[labels & (groups == g)] >= bar).mean()), 3)
+                               if (labels & (groups == g)).any() else None,
+                               round(float((oof[others & (groups == g)] >= bar).mean()), 4) if (others & (groups == g)).any() else None)
+                           for g in sorted(set(groups.tolist()))}}
+    c, b = fit(features(X, texts, vocab, ctx), named, ("crisis",), C, binary=True)
+    return c, b, bars, report
+
+
+def with_crisis_head(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndarray, vocab: list[str], rules,
+                     cache: Path, C: float) -> dict:
+    """The model's arrays with the crisis head and its bar, fitted on the training messages, the routing
+    head's and the crisis head's own (every one a non-crisis message but the crisis emergencies)."""
+    from assistant.triage import context_features
+
+    extra = intent_messages() + crisis_messages()
+    texts = [r["text"] for r in rows] + [r["text"] for r in extra]
+    X_all = np.vstack([X, embedded([r["text"] for r in extra], cache.with_name(cache.stem + "_crisis.npz"))])
+    ctx_all = np.vstack([ctx] + [context_features(rules.findings(r["text"])) for r in extra])
+    everyone = rows + extra
+    labels = np.array([r["intent"] == "emergency" and r["disposition"] == "crisis" for r in everyone])
+    groups = np.array([r["group"] for r in everyone])
+    is_em = np.array([r["intent"] == "emergency" for r in everyone])
+    coef, bias, bars, report = crisis_head(X_all, texts, ctx_all, labels, groups, vocab, C, is_em)
+    for row in report["table"]:
+        print("  bar %.2f: crisis caught %.4f (tuning and crisis authors %.4f); non-emergencies flagged %.4f" % row)
+    print(f"crisis head: {int(labels.sum())} crisis emergencies of {len(labels)} messages; bars {bars}; out of fold at "
+          f"the line bar {report['crisis_caught']} caught, {report['others_flagged']} of the others flagged")
+    for g, (n, caught, flagged) in report["by_group"].items():
+        if n or (flagged or 0) > 0:
+            print(f"  {g:32} crisis {n:4} caught {caught} | others flagged {flagged}")
+    kept = {str(n): float(v) for n, v in zip(arrays["threshold_names"].tolist(), arrays["threshold_values"])
+            if n not in bars}
+    return arrays | {"crisis_coef": coef.astype(np.float16), "crisis_bias": bias,
+                     "threshold_names": np.array(list(kept) + list(bars)),
+                     "threshold_values": np.array(list(kept.values()) + list(bars.values()), np.float32)}
+
+
 def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None, p_route=None,
               n_words=None, advice_fired=None) -> dict[str, float]:
     """Thresholds from out-of-fold probabilities, recall first.
@@ -390,6 +477,8 @@ def main() -> int:
     ap.add_argument("--cache", default="runs/triage_training_vectors.npz")
     ap.add_argument("--bow-weight", type=float, default=1.0)
     ap.add_argument("--dry-run", action="store_true", help="cross-validate and calibrate only; write nothing")
+    ap.add_argument("--crisis-only", action="store_true",
+                    help="refit only the crisis head and its bar into --out (the other heads as they are)")
     ap.add_argument("--recalibrate", action="store_true",
                     help="recompute the thresholds from the last run's out-of-fold probabilities into the model")
     args = ap.parse_args()
@@ -416,6 +505,10 @@ def main() -> int:
                                n_words, fired)
         with np.load(args.out, allow_pickle=False) as z:
             arrays = dict(z)
+        kept = dict(zip(arrays["threshold_names"].tolist(), arrays["threshold_values"].tolist()))
+        for name in ("crisis", "crisis_line"):  # the crisis head's bars are its own (--crisis-only)
+            if name in kept:
+                thresholds[name] = kept[name]
         arrays |= {"threshold_names": np.array(list(thresholds)),
                    "threshold_values": np.array(list(thresholds.values()), np.float32)}
         np.savez_compressed(args.out, **arrays)
@@ -423,6 +516,14 @@ def main() -> int:
         return 0
     rules = Triager(Settings().prompts_dir, learned=False)
     found = [rules.findings(t) for t in texts]
+    if args.crisis_only:
+        with np.load(args.out, allow_pickle=False) as z:
+            arrays = dict(z)
+        ctx = np.vstack([context_features(fs) for fs in found])
+        np.savez_compressed(args.out, **with_crisis_head(arrays, rows, X, ctx, arrays["vocab"].tolist(), rules, cache,
+                                                         args.C))
+        print(f"wrote the crisis head into {args.out}")
+        return 0
     asserted = np.array([any(f.asserted for f in fs) for fs in found])
     ctx = np.vstack([context_features(fs) for fs in found])
     fold_ids = folds(rows)
@@ -470,6 +571,7 @@ def main() -> int:
     for name, (coef, bias, classes) in heads.items():
         arrays |= {f"{name}_coef": coef.astype(np.float16), f"{name}_bias": bias,
                    f"{name}_classes": np.array(classes)}
+    arrays = with_crisis_head(arrays, rows, X, ctx, vocab, rules, cache, args.C)
     np.savez_compressed(out, **arrays)
     print(f"wrote {out} ({out.stat().st_size:,} bytes; {len(vocab):,} word features)")
     return 0

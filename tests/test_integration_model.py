@@ -163,6 +163,14 @@ def test_texting_fillers_do_not_make_a_covered_question_look_uncovered(bot, mess
     assert bot.ask(message).route == "answer"
 
 
+def test_a_recovery_question_read_near_the_crisis_boundary_is_answered_under_the_crisis_line(bot):
+    reply = bot.ask("how soon will I feel better")
+    assert reply.route != "emergency"
+    assert any(part.startswith("**If you are having thoughts of ending your life or harming yourself")
+               for part in reply.text.split("\n\n")[:2])  # on top, under the safety line when there is one
+    assert "988" in reply.text and reply.signals["triage"]["crisis_vetoed"]
+
+
 def test_self_harm_gets_crisis_line(bot):
     reply = bot.ask("I don't want to live anymore")
     assert reply.route == "emergency"

@@ -160,6 +160,7 @@ def test_shipped_model_is_small_and_has_every_head():
     assert {"emergency", "rule_veto", "safety_line", "advice", "injection", "conversation"} <= set(model.thresholds)
     assert model.dim == 384 and all(np.isfinite(h[0]).all() for h in model.heads.values())
     assert np.isfinite(model.hidden[0]).all()
+    assert model.crisis_head is not None and model.crisis_head[0].shape == (1, model.heads["intent"][0].shape[1])
 
 
 def test_the_routing_head_routes_what_is_not_escalated_and_never_decides_an_escalation(tmp_path, embedder):
@@ -222,6 +223,42 @@ def test_advice_and_injection(classify, text, rule):
 def test_an_advice_rule_is_vetoed_when_the_routing_layer_reads_a_plain_question(classify, text, rule):
     result = classify(text)
     assert (result.route, result.scores.get("advice_rule_vetoed")) == (QUESTION, rule)
+
+
+@pytest.mark.parametrize("text", [
+    "ha at least if im dead my back stops hurting. only half joking",
+    "i want everything to stop, not just the hip",
+    "If mum goes I don't see why I'd stay either.",
+    "I am only doing this last round so nobody can say I didn't try. After that it's my decision.",
+])
+def test_the_crisis_head_escalates_intent_said_through_pain(classify, text):
+    # worded like the recovery questions the emergency network learned to leave alone: it read these as questions
+    tri = classify(text)
+    assert (tri.route, tri.disposition, tri.matched) == (EMERGENCY, "crisis", "crisis head"), tri.scores
+
+
+@pytest.mark.parametrize("text", ["how soon will I feel better", "will this make me feel better"])
+def test_a_recovery_question_the_network_reads_as_crisis_gets_the_crisis_line_not_an_escalation(classify, text):
+    tri = classify(text)
+    assert tri.route != EMERGENCY and tri.crisis_line and tri.scores["crisis_vetoed"], tri.scores
+
+
+def test_the_crisis_veto_never_stops_an_attempt_under_way(classify):
+    tri = classify("my roommate locked himself in the bathroom and texted me goodbye, theres blood under the door")
+    assert tri.route == EMERGENCY and tri.disposition == "911"
+
+
+def test_the_crisis_bars_keep_every_own_authors_crisis_message_and_cap_what_escalates_alone():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "evals"))
+    import train_triage
+
+    model = LearnedTriage()
+    t = model.thresholds
+    assert model.crisis_head is not None and 0.0 < t["crisis_line"] < t["crisis"] < 1.0
+    assert 0.0 < train_triage.CRISIS_MAX_FLAGGED <= 0.01 and train_triage.CRISIS_KEEP >= 0.95
 
 
 def test_the_advice_rule_veto_keeps_the_tuning_authors_advice_and_the_agreed_share():
