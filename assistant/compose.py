@@ -17,6 +17,16 @@ _BOILERPLATE = re.compile(r"^(?:read more|learn more|click here|see also|share t
 _LEANS_BACK = re.compile(r"^(?:(?:it|they|its|their|such)\b|(?:this|these|that|those)\s+(?:is|are|was|were|may|might|can|could|"
                          r"will|would|has|have|had|include|includes|involve|involves|helps?|should|do|does|also|means?)\b)", re.I)
 _LABEL = re.compile(r"^\W*(?:\w+\W+){0,3}\w+:$")  # "Recovery Considerations:" introduces, says nothing
+# A heading left in a passage's text: a question ("Who Treats Osteoporosis?") or a short line that is not a
+# list item and ends without punctuation ("Sprains and strains"). It names a topic; it answers nothing.
+_ENDS = re.compile(r"[.!:;]\W*$")
+
+
+def quotable(sentence: str, list_item: bool = False) -> bool:
+    """Whether a passage sentence may be quoted in an answer: not navigation, a label or a heading."""
+    if _BOILERPLATE.search(sentence) or _LABEL.match(sentence) or sentence.rstrip().endswith("?"):
+        return False
+    return list_item or len(sentence.split()) > 5 or bool(_ENDS.search(sentence))
 # Sentence choice: lexical overlap (normalised) weighs as much as the sentence's cosine to the
 # question; each lower passage's sentences weigh PASSAGE_DECAY less.
 LEXICAL_WEIGHT = 1.0
@@ -56,7 +66,7 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
         # answers: the overlap counts the question's other words ("how fast does it progress").
         asked = q - set(analyze(hits[h_i].title or "")) or q
         for s_i, sent in enumerate(sents):
-            if not _BOILERPLATE.search(sent) and not _LABEL.match(sent):
+            if quotable(sent, items[h_i][s_i][1]):
                 toks = analyze(sent)
                 terms[(h_i, s_i)] = asked.intersection(toks)
                 overlap[(h_i, s_i)] = sum(idf[t] for t in terms[(h_i, s_i)]) / (1 + 0.02 * len(toks))
@@ -84,7 +94,7 @@ def select_sentences(question: str, hits: list[Hit], lexicon: Lexicon, max_words
         nonlocal used
         h_i, s_i = key
         need = [key]
-        if _LEANS_BACK.match(sentences[h_i][s_i]) and s_i > 0:
+        if _LEANS_BACK.match(sentences[h_i][s_i]) and s_i > 0 and quotable(*items[h_i][s_i - 1]):
             need.insert(0, (h_i, s_i - 1))
         if sentences[h_i][s_i].rstrip().endswith(":"):
             need += list_after(h_i, s_i)

@@ -96,3 +96,14 @@ def test_a_sentence_the_passage_repeats_is_quoted_once(bot):
     chosen = select_sentences("Are men or women more likely to get shingles?", [_hit(text, 0)], bot.lexicon,
                               probs={(0, 0): 0.9, (0, 1): 0.9})
     assert len(chosen) == 2
+
+
+def test_headings_left_in_a_passage_are_never_quoted(bot):
+    text = ("Who Treats Shingles?\nShingles is treated with antiviral medicines such as acyclovir.\n"
+            "Treatment and recovery\nMost people recover in three to five weeks.")
+    chosen = [t for *_, t in select_sentences("Who treats shingles and how is it treated?", [_hit(text, 0)],
+                                               bot.lexicon, probs={(0, 0): 0.99, (0, 1): 0.5, (0, 2): 0.99, (0, 3): 0.5})]
+    assert chosen and not any(t.endswith("?") or t == "Treatment and recovery" for t in chosen)
+    # a short bulleted item is a list item, not a heading
+    from assistant.compose import quotable
+    assert quotable("Sprains and strains", list_item=True) and not quotable("Sprains and strains")
