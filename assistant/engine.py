@@ -154,9 +154,13 @@ class Assistant:
         """The line put on top of a reply about a red-flag topic that is not an escalation."""
         return self._fill("safety_line")
 
+    def crisis_line(self) -> str:
+        """The line put on top of a reply the crisis head is unsure about (not an escalation)."""
+        return self._fill("crisis_line")
+
     def _reply(self, route: str, body: str, safety_line: bool = False, crisis_line: bool = False, **kw) -> Reply:
         if crisis_line and route != "emergency":
-            body = self._fill("crisis_line") + "\n\n" + body
+            body = self.crisis_line() + "\n\n" + body
         if safety_line and route != "emergency":
             body = self.safety_line() + "\n\n" + body
         return Reply(route=route, text=with_framing(body, route, self._texts["framing"]), **kw)

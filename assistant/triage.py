@@ -320,10 +320,7 @@ class Triager:
         if tri.scores.get("crisis_vetoed"):
             return replace(tri, crisis_line=True)
         if p >= t.get("crisis", 1.01):
-            flag = self.flag("self_harm")
-            name = flag.name if flag else "self_harm"
-            message = (flag.message if flag and flag.message else "") or DISPOSITION_MESSAGES["crisis"]
-            return Triage(EMERGENCY, f"{name} (crisis)", "crisis head", message, "self_harm", "crisis", scores=tri.scores)
+            return self._escalation("self_harm", "crisis", "crisis head", tri.scores)
         if p >= t.get("crisis_line", 1.01):
             return replace(tri, crisis_line=True)
         return tri
@@ -402,10 +399,7 @@ class Triager:
             else:
                 matched = "learned layer"
             flag = self.flag(category)
-            disposition = self._grade(flag.disposition if flag else "911", dis_p)
-            name = flag.name if flag else category
-            message = (flag.message if flag and flag.message else "") or DISPOSITION_MESSAGES[disposition]
-            return Triage(EMERGENCY, f"{name} ({disposition})", matched, message, category, disposition, scores=scores)
+            return self._escalation(category, self._grade(flag.disposition if flag else "911", dis_p), matched, scores)
         line = bool(found) or part_only or story or (learned_on and (p_em >= t["safety_line"] or gate.get("context", 0.0) >= 0.5))
         if self._injection(plain, intents):
             return Triage(ADVICE, INJECTION_RULE, plain, safety_line=line, scores=scores)
@@ -422,6 +416,13 @@ class Triager:
         if act:
             return Triage(GREETING, "greeting", plain, act=act, scores=scores)
         return Triage(QUESTION, safety_line=line, scores=scores)
+
+    def _escalation(self, category: str, disposition: str, matched: str, scores: dict) -> Triage:
+        """The emergency route for a category: its name and reply (the category's own, else its disposition's)."""
+        flag = self.flag(category)
+        name = flag.name if flag else category
+        message = (flag.message if flag and flag.message else "") or DISPOSITION_MESSAGES[disposition]
+        return Triage(EMERGENCY, f"{name} ({disposition})", matched, message, category, disposition, scores=scores)
 
     @staticmethod
     def _parts(text: str) -> list[str]:

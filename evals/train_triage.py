@@ -206,11 +206,12 @@ def emergency_probs(head, F) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(h @ w2 + b2)))
 
 
-def folds(rows: list[dict]) -> np.ndarray:
-    """Cross-validation folds: each tuning author is a fold of its own (a model that never saw the author
-    scores them); every other message falls in one of five seeded folds."""
-    rng = np.random.default_rng(13)
-    return np.array([r["group"] if r["group"].startswith("tuning/") else f"fold{rng.integers(5)}" for r in rows])
+def folds(groups, own: tuple[str, ...] = ("tuning/",), seed: int = 13) -> np.ndarray:
+    """Cross-validation folds: each author whose group starts with one of `own` (the tuning authors) is a
+    fold of its own (a model that never saw the author scores them); every other message falls in one of
+    five seeded folds."""
+    rng = np.random.default_rng(seed)
+    return np.array([g if g.startswith(own) else f"fold{rng.integers(5)}" for g in (str(x) for x in groups)])
 
 
 def cross_validated(X, texts, y, fold_ids, C, ctx, dis, extra=None):
@@ -352,9 +353,9 @@ def crisis_head(X, texts, ctx, labels, groups, vocab, C, is_emergency, seed: int
     escalation bar ("crisis") the lowest at which at most CRISIS_MAX_FLAGGED of the labelled
     non-emergencies would be escalated by it alone."""
     named = np.where(labels, "crisis", "other")
-    rng = np.random.default_rng(seed)
-    own = np.char.startswith(groups.astype(str), "tuning/") | np.char.startswith(groups.astype(str), "training_crisis/")
-    fold_ids = np.array([g if o else f"fold{rng.integers(5)}" for g, o in zip(groups, own)])
+    authors = ("tuning/", "training_crisis/")
+    own = np.array([str(g).startswith(authors) for g in groups])
+    fold_ids = folds(groups, authors, seed)
     oof = np.zeros(len(labels), np.float32)
     for f in np.unique(fold_ids):
         test = fold_ids == f
@@ -526,7 +527,7 @@ def main() -> int:
         return 0
     asserted = np.array([any(f.asserted for f in fs) for fs in found])
     ctx = np.vstack([context_features(fs) for fs in found])
-    fold_ids = folds(rows)
+    fold_ids = folds([r["group"] for r in rows])
     extra_rows = intent_messages()
     extra = None
     if extra_rows:

@@ -53,7 +53,7 @@ def load_half(half: str, root: Path = REPO / "evals" / "triage") -> list[dict]:
 def run(bot, rows: list[dict]) -> list[dict]:
     """Ask each message; keep what scoring needs (route, triage, whether the safety line is there)."""
     line = bot.safety_line() if hasattr(bot, "safety_line") else None
-    crisis = bot._fill("crisis_line") if hasattr(bot, "_fill") else None
+    crisis = bot.crisis_line() if hasattr(bot, "crisis_line") else None
     out = []
     for row in rows:
         t = time.perf_counter()
