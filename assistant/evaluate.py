@@ -400,7 +400,7 @@ def check_floors(m: dict, floors: dict[str, float]) -> list[str]:
     return bad
 
 
-LOWER_IS_BETTER = ("latency", "false_alarm", "downgraded")
+LOWER_IS_BETTER = ("latency", "false_alarm", "downgraded", "line_on_plain")  # rates that should be low
 LATENCY_TOLERANCE = 1.2  # timings are noisy: a latency regresses when it grows by more than 20%
 
 

@@ -13,7 +13,9 @@ Metrics (answerable = single, follow-up, long and cross-article cases; out_of_sc
   (a hedged "closest" reply keeps route "abstain" and counts as not answered);
 - hit@3: answerable cases with an evidence span in the top 3 passages;
 - first_sentence: answered answerable cases whose first answer sentence carries the answer;
-- citation_precision: answer sentences (of answered answerable cases) that carry the answer.
+- citation_precision: answer sentences (of answered answerable cases) that carry the answer;
+- line_911, line_crisis: replies (not escalations) carrying the "call 911 if this is happening now" line or
+  the suicide crisis line on top (none of these questions is an emergency: the lines' cost).
 A sentence carries the answer when it holds at least half of an evidence span's words, or at least 60%
 of its own words come from one (a sentence inside a longer span).
 On the seed corpus, questions about the other articles are out of scope (the seed cannot answer them).
@@ -78,6 +80,7 @@ def cases_for(half: str, corpus: str) -> list[dict]:
 def run(bot: Assistant, cases: list[dict]) -> list[dict]:
     rows = []
     bot.ask("What is this about?")
+    line, crisis = bot.safety_line(), bot.crisis_line()
     for c in cases:
         t = time.perf_counter()
         r = bot.ask(c["question"], history=c.get("history") or [])
@@ -91,6 +94,7 @@ def run(bot: Assistant, cases: list[dict]) -> list[dict]:
                      "first_support_rank": rank, "sentences": len(sents),
                      "first_carries": bool(sents) and carries(sents[0], ev),
                      "carrying": sum(carries(s, ev) for s in sents),
+                     "line_911": line in r.text, "line_crisis": crisis in r.text,
                      "latency_ms": round((time.perf_counter() - t) * 1000, 2)})
     return rows
 
@@ -110,6 +114,11 @@ def score(rows: list[dict]) -> dict:
         "first_sentence": ratio(sum(r["first_carries"] for r in answered), len(answered)),
         "citation_precision": ratio(sum(r["carrying"] for r in answered), sum(r["sentences"] for r in answered)),
         "sentences_per_answer": ratio(sum(r["sentences"] for r in answered), len(answered)),
+        # the triage lines on replies that are not escalations (these questions are about no emergency)
+        "line_911": ratio(sum(r["line_911"] for r in rows if r["route"] != "emergency"),
+                          sum(r["route"] != "emergency" for r in rows)),
+        "line_crisis": ratio(sum(r["line_crisis"] for r in rows if r["route"] != "emergency"),
+                             sum(r["route"] != "emergency" for r in rows)),
     }
 
 
@@ -137,7 +146,8 @@ def main() -> int:
                 by_author[r["author"]].append(r)
             report[f"{half}:{corpus}"]["by_author"] = {a: {k: v for k, v in score(rs).items() if k in ("answered", "not_answered", "first_sentence")}
                                                        for a, rs in sorted(by_author.items())}
-    keys = ("answered", "not_answered", "closest_on_out_of_scope", "closest_on_answerable", "hit@3", "first_sentence", "citation_precision", "sentences_per_answer")
+    keys = ("answered", "not_answered", "closest_on_out_of_scope", "closest_on_answerable", "hit@3", "first_sentence",
+            "citation_precision", "sentences_per_answer", "line_911", "line_crisis")
     print(f"{'set':18s} " + " ".join(f"{k[:14]:>14s}" for k in keys))
     for name, m in report.items():
         print(f"{name:18s} " + " ".join(f"{str(m[k]):>14s}" for k in keys))
