@@ -193,9 +193,10 @@ class LearnedTriage:
                        z["emergency_w2"].astype(np.float32), float(z["emergency_b2"]))
         self.thresholds = {k: float(v) for k, v in zip(z["threshold_names"].tolist(), z["threshold_values"])}
         self.dim = self.heads["intent"][0].shape[1] - len(self.vocab) - N_CONTEXT
-        # suicidal or self-harm intent against everything else (a model trained before it has none)
-        self.crisis_head = ((z["crisis_coef"].astype(np.float32), z["crisis_bias"].astype(np.float32))
-                            if "crisis_coef" in z else None)
+        # binary heads beside them (a model trained before one has none): "crisis", suicidal or self-harm intent
+        # against everything else; "topic", a message about a red-flag category (an emergency or a mention)
+        self.binary = {name: (z[f"{name}_coef"].astype(np.float32), z[f"{name}_bias"].astype(np.float32))
+                       for name in ("crisis", "topic") if f"{name}_coef" in z}
 
     def _linear(self, coef: np.ndarray, bias: np.ndarray, vecs: np.ndarray, texts: list[str],
                 ctx: np.ndarray) -> np.ndarray:
@@ -214,11 +215,9 @@ class LearnedTriage:
         h = np.maximum(self._linear(w1, b1, vecs, texts, ctx), 0.0)
         return 1.0 / (1.0 + np.exp(-(h @ w2 + b2)))
 
-    def crisis(self, vecs: np.ndarray, texts: list[str], ctx: np.ndarray) -> np.ndarray:
-        """P(suicidal or self-harm intent) for each (vector, text); zeros without a crisis head."""
-        if self.crisis_head is None:
-            return np.zeros(len(texts), np.float32)
-        z = self._linear(*self.crisis_head, vecs, texts, ctx)[:, 0]
+    def p(self, head: str, vecs: np.ndarray, texts: list[str], ctx: np.ndarray) -> np.ndarray:
+        """P of a binary head ("crisis", "topic") for each (vector, text); the model must have it."""
+        z = self._linear(*self.binary[head], vecs, texts, ctx)[:, 0]
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
     def probs(self, head: str, vecs: np.ndarray, texts: list[str], ctx: np.ndarray) -> np.ndarray:
@@ -354,8 +353,8 @@ class Triager:
                     texts, vecs = texts + parts, np.vstack([vecs, more])
             best = int(np.argmax(p_all))
             p_em, p_whole = float(p_all[best]), float(p_all[0])
-            if self.learned.crisis_head is not None:
-                scores["p_crisis"] = round(float(self.learned.crisis(vecs, texts, ctx).max()), 4)
+            for head in self.learned.binary:  # p_crisis, p_topic
+                scores[f"p_{head}"] = round(float(self.learned.p(head, vecs, texts, ctx).max()), 4)
             one = (vecs[best:best + 1], texts[best:best + 1], ctx)
             gate = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))  # escalation and the safety line
             intent_em = float(p_int[:, self.learned.classes("intent").index("emergency")].max())
@@ -400,7 +399,10 @@ class Triager:
                 matched = "learned layer"
             flag = self.flag(category)
             return self._escalation(category, self._grade(flag.disposition if flag else "911", dis_p), matched, scores)
-        line = bool(found) or part_only or story or (learned_on and (p_em >= t["safety_line"] or gate.get("context", 0.0) >= 0.5))
+        # The "if this is happening now, call 911" line: a red-flag mention, a message read as about a red-flag
+        # topic (an educational question about strokes), or one the layer is unsure is an emergency.
+        line = bool(found) or part_only or story or (learned_on and (
+            p_em >= t["safety_line"] or gate.get("context", 0.0) >= 0.5 or scores.get("p_topic", 0.0) >= t.get("topic_line", 1.01)))
         if self._injection(plain, intents):
             return Triage(ADVICE, INJECTION_RULE, plain, safety_line=line, scores=scores)
         rule = self.advice_rule(plain)

@@ -1,7 +1,7 @@
 """Train the learned triage layer: logistic regressions over the MiniLM message embedding.
 
 Reproduces `assistant/models/triage.npz` (a few thousand coefficients, no new transformer):
-    .venv/bin/python evals/train_triage.py [--check]
+    .venv/bin/python evals/train_triage.py [--heads-only] [--recalibrate] [--dry-run]
 
 Training data (never the held-out half of the triage sets):
 - evals/triage/training/: 5,408 messages written for training by sixteen authors with their own briefs
@@ -35,6 +35,12 @@ Heads:
   emergency) against everything else. It escalates to the crisis line on its own bar (`crisis_head`),
   whatever the other heads read: oblique intent ("I've been saving my pain pills, just in case") is worded
   like the ordinary questions the emergency network learned to leave alone.
+- topic (logistic regression, with the training_intent/ and training_crisis/ messages, MedQuAD left out: its
+  questions carry no label): is the message about a red-flag category at all (an emergency, or an
+  educational, past, negated or hypothetical mention) against plain questions, advice, conversation and
+  mild after-effects. Past its bar (`topic_head`) a reply carries the "if this is happening now, call 911"
+  line; the emergency head's own line bar is then set so that no fewer missed emergencies carry the line
+  out of fold than before (`safety_line_bar`).
 
 Thresholds are calibrated on out-of-fold probabilities (each tuning author a fold of its own, so a
 model that never saw the author scores them); see `calibrate`. Features: the embedding plus the
@@ -343,6 +349,30 @@ def advice_rule_fires(rules, texts: list[str]) -> np.ndarray:
 
 CRISIS_KEEP = 0.98  # of the crisis emergencies of every author, out of fold (of the tuning and crisis authors': all)
 CRISIS_MAX_FLAGGED = 0.003  # of the labelled non-emergencies the crisis head may escalate alone, out of fold
+# The extra heads' own authors: each is a fold of its own out of fold, and calibration must keep their messages
+OWN = ("tuning/", "training_crisis/", "training_intent/")
+EXTRA = ("training_crisis/", "training_intent/")  # messages the main vocabulary and heads never see
+TOPIC_KEEP = 0.98  # of the own authors' red-flag messages that are not emergencies, out of fold
+GRID = np.round(np.arange(0.01, 0.991, 0.01), 2)
+
+
+def head_out_of_fold(X, texts, ctx, labels, groups, C, own: tuple[str, ...], seed: int = 13,
+                     rows: np.ndarray | None = None, unseen: tuple[str, ...] = EXTRA) -> np.ndarray:
+    """Out-of-fold p of a binary logistic head over the main features (each `own` author a fold of its own,
+    the rest in five seeded folds), on `rows` only (all messages by default; others stay nan). Each fold's
+    vocabulary is built from its training messages outside `unseen`, as the main vocabulary is."""
+    rows = np.ones(len(labels), bool) if rows is None else rows
+    fold_ids = folds(groups, own, seed)
+    oof = np.full(len(labels), np.nan, np.float32)
+    named = np.where(labels, "yes", "no")
+    for f in np.unique(fold_ids[rows]):
+        test = rows & (fold_ids == f)
+        tr = np.where(rows & ~test)[0]
+        voc = vocabulary([texts[i] for i in tr if not groups[i].startswith(unseen)])
+        c, b = fit(features(X[tr], [texts[i] for i in tr], voc, ctx[tr]), named[tr], ("yes",), C, binary=True)
+        F_te = features(X[test], [t for t, m in zip(texts, test) if m], voc, ctx[test])
+        oof[test] = 1.0 / (1.0 + np.exp(-(np.asarray(F_te @ c.T)[:, 0] + b[0])))
+    return oof
 
 
 def crisis_head(X, texts, ctx, labels, groups, vocab, C, is_emergency, seed: int = 13) -> tuple[np.ndarray, np.ndarray, dict, dict]:
@@ -352,21 +382,13 @@ def crisis_head(X, texts, ctx, labels, groups, vocab, C, is_emergency, seed: int
     keeps every tuning and crisis author's crisis message and at least CRISIS_KEEP of all of them; the
     escalation bar ("crisis") the lowest at which at most CRISIS_MAX_FLAGGED of the labelled
     non-emergencies would be escalated by it alone."""
-    named = np.where(labels, "crisis", "other")
     authors = ("tuning/", "training_crisis/")
     own = np.array([str(g).startswith(authors) for g in groups])
-    fold_ids = folds(groups, authors, seed)
-    oof = np.zeros(len(labels), np.float32)
-    for f in np.unique(fold_ids):
-        test = fold_ids == f
-        tr = np.where(~test)[0]
-        voc = vocabulary([texts[i] for i in tr if not groups[i].startswith("training_crisis/")])
-        c, b = fit(features(X[tr], [texts[i] for i in tr], voc, ctx[tr]), named[tr], ("crisis",), C, binary=True)
-        F_te = features(X[test], [t for t, m in zip(texts, test) if m], voc, ctx[test])
-        oof[test] = 1.0 / (1.0 + np.exp(-(np.asarray(F_te @ c.T)[:, 0] + b[0])))
+    # (its fold vocabularies keep training_intent/'s words, as when its bars were first chosen)
+    oof = head_out_of_fold(X, texts, ctx, labels, groups, C, authors, seed, unseen=("training_crisis/",))
     must = labels & own
     bar = 0.0
-    for t in np.round(np.arange(0.01, 0.991, 0.01), 2):
+    for t in GRID:
         if (oof[must] < t).any() or (oof[labels] >= t).mean() < CRISIS_KEEP:
             break
         bar = float(t)
@@ -374,7 +396,7 @@ def crisis_head(X, texts, ctx, labels, groups, vocab, C, is_emergency, seed: int
     plain = others & np.array([not g.startswith("medquad") for g in groups]) & ~is_emergency
     report_table = [(t, round(float((oof[labels] >= t).mean()), 4), round(float((oof[must] >= t).mean()), 4),
                      round(float((oof[plain] >= t).mean()), 4)) for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
-    escalate = next((float(t) for t in np.round(np.arange(0.01, 0.991, 0.01), 2) if (oof[plain] >= t).mean() <= CRISIS_MAX_FLAGGED), 0.99)
+    escalate = next((float(t) for t in GRID if (oof[plain] >= t).mean() <= CRISIS_MAX_FLAGGED), 0.99)
     bars = {"crisis": max(escalate, bar), "crisis_line": bar}
     report = {"table": report_table, "bar": bar, "crisis_caught": round(float((oof[labels] >= bar).mean()), 4),
               "others_flagged": round(float((oof[others] >= bar).mean()), 4),
@@ -382,14 +404,58 @@ def crisis_head(X, texts, ctx, labels, groups, vocab, C, is_emergency, seed: int
                                if (labels & (groups == g)).any() else None,
                                round(float((oof[others & (groups == g)] >= bar).mean()), 4) if (others & (groups == g)).any() else None)
                            for g in sorted(set(groups.tolist()))}}
-    c, b = fit(features(X, texts, vocab, ctx), named, ("crisis",), C, binary=True)
+    c, b = fit(features(X, texts, vocab, ctx), np.where(labels, "crisis", "other"), ("crisis",), C, binary=True)
     return c, b, bars, report
 
 
-def with_crisis_head(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndarray, vocab: list[str], rules,
-                     cache: Path, C: float) -> dict:
-    """The model's arrays with the crisis head and its bar, fitted on the training messages, the routing
-    head's and the crisis head's own (every one a non-crisis message but the crisis emergencies)."""
+def topic_head(X, texts, ctx, topic, groups, vocab, C, is_emergency, seed: int = 13) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """The red-flag topic head: (coef, bias, bar, out-of-fold p). `topic` is True for a message about a red-flag
+    category (an emergency, or an educational, past, negated or hypothetical mention: the authors' category
+    label); MedQuAD's questions carry no such label and are left out. Its bar ("topic_line") is the highest
+    on a 0.01 grid at which, out of fold, every tuning author's red-flag message that is not an emergency and
+    at least TOPIC_KEEP of all the own authors' (OWN) are flagged: those get the "if this is happening now,
+    call 911" line, as an educational question about a red-flag topic must."""
+    labelled = np.array([not str(g).startswith("medquad") for g in groups])
+    oof = head_out_of_fold(X, texts, ctx, topic, groups, C, OWN, seed, rows=labelled)
+    mention = topic & ~is_emergency & labelled
+    tuning = mention & np.char.startswith(groups.astype(str), "tuning/")
+    own = mention & np.array([str(g).startswith(OWN) for g in groups])
+    bar = 0.0
+    for t in GRID:
+        if (oof[tuning] < t).any() or (oof[own] >= t).mean() < TOPIC_KEEP:
+            break
+        bar = float(t)
+    c, b = fit(features(X[labelled], [t for t, m in zip(texts, labelled) if m], vocab, ctx[labelled]),
+               np.where(topic[labelled], "topic", "other"), ("topic",), C, binary=True)
+    return c, b, bar, oof
+
+
+def line_below(p_em: np.ndarray, cap: float) -> float:
+    """The emergency head's line bar without the topic head: 0.9 of the lowest p of the tuning authors'
+    emergencies (`p_em`), at most `cap`."""
+    return round(min(cap, float(p_em.min()) * 0.9), 4)
+
+
+def safety_line_bar(p_em, esc, lined, is_emergency, tuning, share: float, cap: float) -> float:
+    """The emergency-head bar of the "call 911 if this is happening now" line, beside the other ways a reply
+    gets it (`lined`: a red-flag mention, a red-flag context reading, the topic head): the highest on a fine
+    grid (at most `cap`, the escalation bar) at which, out of fold, every tuning author's emergency that is not
+    escalated (`esc`) carries the line and at least `share` of all such emergencies do (when unsure whether a
+    message is an emergency: escalate or add the line)."""
+    missed = is_emergency & ~esc
+    for t in sorted({round(float(x), 4) for x in np.concatenate([GRID, np.arange(0.0001, 0.01, 0.0001)])}, reverse=True):
+        has = lined | (p_em >= t)
+        if t <= cap and has[missed & tuning].all() and has[missed].mean() >= share:
+            return t
+    return 0.0
+
+
+def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndarray, vocab: list[str], rules,
+                     cache: Path, C: float, cv: dict | None = None) -> dict:
+    """The model's arrays with the crisis head and the red-flag topic head and their bars, fitted on the
+    training messages, the routing head's and the crisis head's own (every one a non-crisis message but the
+    crisis emergencies). With `cv` (the main heads' out-of-fold p_em, p_int, asserted and any red-flag
+    mention for `rows`), the emergency head's safety-line bar is set anew beside the topic head's."""
     from assistant.triage import context_features
 
     extra = intent_messages() + crisis_messages()
@@ -408,9 +474,34 @@ def with_crisis_head(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
     for g, (n, caught, flagged) in report["by_group"].items():
         if n or (flagged or 0) > 0:
             print(f"  {g:32} crisis {n:4} caught {caught} | others flagged {flagged}")
-    kept = {str(n): float(v) for n, v in zip(arrays["threshold_names"].tolist(), arrays["threshold_values"])
-            if n not in bars}
+    topic = is_em | np.array([bool(r["category"]) for r in everyone])
+    t_coef, t_bias, t_bar, t_oof = topic_head(X_all, texts, ctx_all, topic, groups, vocab, C, is_em)
+    bars["topic_line"] = t_bar
+    plain = ~topic & np.array([not str(g).startswith("medquad") for g in groups])
+    mention = topic & ~is_em & ~np.isnan(t_oof)
+    print(f"topic head: {int(topic.sum())} red-flag messages of {int((~np.isnan(t_oof)).sum())} labelled; bar {t_bar}: out of "
+          f"fold {np.mean(t_oof[mention] >= t_bar):.4f} of the red-flag mentions that are not emergencies flagged, "
+          f"{np.mean(t_oof[plain] >= t_bar):.4f} of the plain messages")
+    if cv is not None:
+        n = len(rows)
+        kept = dict(zip(arrays["threshold_names"].tolist(), arrays["threshold_values"].tolist()))
+        p_em, p_int = cv["p_em"], cv["p_int"]
+        esc = (cv["asserted"] & (p_em >= kept["rule_veto"])) | (
+            (p_em >= kept["emergency"]) & (p_int[:, INTENTS.index("emergency")] >= kept["emergency_intent"]))
+        lined = cv["found"] | (p_int[:, INTENTS.index("context")] >= 0.5) | (np.nan_to_num(t_oof[:n]) >= t_bar)
+        em = is_em[:n] & np.array([not g.startswith("medquad") for g in groups[:n]])
+        tuning = np.char.startswith(groups[:n].astype(str), "tuning/")
+        # no fewer missed emergencies lined out of fold than by the bar calibrate() sets without the topic head
+        before = cv["found"] | (p_int[:, INTENTS.index("context")] >= 0.5) | (p_em >= line_below(p_em[em & tuning], kept["emergency"]))
+        share = float(before[em & ~esc].mean())
+        bars["safety_line"] = safety_line_bar(p_em, esc, lined, em, tuning, share, kept["emergency"])
+        after = lined | (p_em >= bars["safety_line"])
+        print(f"safety line: emergency-head bar {bars['safety_line']} (calibrate's {line_below(p_em[em & tuning], kept['emergency'])}); out of "
+              f"fold {int((em & ~esc).sum())} emergencies not escalated, lined {share:.4f} before -> {after[em & ~esc].mean():.4f}")
+    kept = {str(k): float(v) for k, v in zip(arrays["threshold_names"].tolist(), arrays["threshold_values"])
+            if k not in bars}
     return arrays | {"crisis_coef": coef.astype(np.float16), "crisis_bias": bias,
+                     "topic_coef": t_coef.astype(np.float16), "topic_bias": t_bias,
                      "threshold_names": np.array(list(kept) + list(bars)),
                      "threshold_values": np.array(list(kept.values()) + list(bars.values()), np.float32)}
 
@@ -449,7 +540,7 @@ def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None, p_route
                     if best is None or fa < best[0] - 1e-9:
                         best = (fa, float(veto), float(t), float(u))
     _, veto, t_em, u = best or (0, 0.0, 0.05, 0.0)
-    line = min(t_em, float(p_em[em & tuning].min()) * 0.9)
+    line = line_below(p_em[em & tuning], t_em)
     out = {"rule_veto": veto, "emergency": t_em, "emergency_intent": u, "safety_line": round(line, 4),
            "urgent": 0.6 if p_dis is None else urgent_threshold(p_dis, y, groups, disposition),
            "urgent_rule": 0.5 if p_dis is None else urgent_rule_threshold(p_dis, y, groups, disposition)}
@@ -478,8 +569,9 @@ def main() -> int:
     ap.add_argument("--cache", default="runs/triage_training_vectors.npz")
     ap.add_argument("--bow-weight", type=float, default=1.0)
     ap.add_argument("--dry-run", action="store_true", help="cross-validate and calibrate only; write nothing")
-    ap.add_argument("--crisis-only", action="store_true",
-                    help="refit only the crisis head and its bar into --out (the other heads as they are)")
+    ap.add_argument("--heads-only", "--crisis-only", dest="heads_only", action="store_true",
+                    help="refit only the crisis and red-flag topic heads and their bars, and the safety-line bar, "
+                         "into --out (the other heads as they are; needs the last full run's out-of-fold cache)")
     ap.add_argument("--recalibrate", action="store_true",
                     help="recompute the thresholds from the last run's out-of-fold probabilities into the model")
     args = ap.parse_args()
@@ -507,7 +599,8 @@ def main() -> int:
         with np.load(args.out, allow_pickle=False) as z:
             arrays = dict(z)
         kept = dict(zip(arrays["threshold_names"].tolist(), arrays["threshold_values"].tolist()))
-        for name in ("crisis", "crisis_line"):  # the crisis head's bars are its own (--crisis-only)
+        # the extra heads' bars and the safety line set beside the topic head are theirs (--heads-only)
+        for name in ("crisis", "crisis_line", "topic_line") + (("safety_line",) if "topic_line" in kept else ()):
             if name in kept:
                 thresholds[name] = kept[name]
         arrays |= {"threshold_names": np.array(list(thresholds)),
@@ -517,13 +610,16 @@ def main() -> int:
         return 0
     rules = Triager(Settings().prompts_dir, learned=False)
     found = [rules.findings(t) for t in texts]
-    if args.crisis_only:
+    if args.heads_only:
         with np.load(args.out, allow_pickle=False) as z:
             arrays = dict(z)
+        cv = dict(np.load(CV_CACHE))
+        if len(cv["p_em"]) != len(y):
+            raise SystemExit(f"{CV_CACHE} is from another run's data; run train_triage.py without --heads-only.")
         ctx = np.vstack([context_features(fs) for fs in found])
-        np.savez_compressed(args.out, **with_crisis_head(arrays, rows, X, ctx, arrays["vocab"].tolist(), rules, cache,
-                                                         args.C))
-        print(f"wrote the crisis head into {args.out}")
+        np.savez_compressed(args.out, **with_extra_heads(arrays, rows, X, ctx, arrays["vocab"].tolist(), rules, cache,
+                                                         args.C, cv | {"found": np.array([bool(fs) for fs in found])}))
+        print(f"wrote the crisis and topic heads and the line bars into {args.out}")
         return 0
     asserted = np.array([any(f.asserted for f in fs) for fs in found])
     ctx = np.vstack([context_features(fs) for fs in found])
@@ -572,7 +668,8 @@ def main() -> int:
     for name, (coef, bias, classes) in heads.items():
         arrays |= {f"{name}_coef": coef.astype(np.float16), f"{name}_bias": bias,
                    f"{name}_classes": np.array(classes)}
-    arrays = with_crisis_head(arrays, rows, X, ctx, vocab, rules, cache, args.C)
+    arrays = with_extra_heads(arrays, rows, X, ctx, vocab, rules, cache, args.C,
+                              {"p_em": p_em, "p_int": p_int, "asserted": asserted, "found": np.array([bool(fs) for fs in found])})
     np.savez_compressed(out, **arrays)
     print(f"wrote {out} ({out.stat().st_size:,} bytes; {len(vocab):,} word features)")
     return 0

@@ -160,7 +160,8 @@ def test_shipped_model_is_small_and_has_every_head():
     assert {"emergency", "rule_veto", "safety_line", "advice", "injection", "conversation"} <= set(model.thresholds)
     assert model.dim == 384 and all(np.isfinite(h[0]).all() for h in model.heads.values())
     assert np.isfinite(model.hidden[0]).all()
-    assert model.crisis_head is not None and model.crisis_head[0].shape == (1, model.heads["intent"][0].shape[1])
+    assert set(model.binary) == {"crisis", "topic"}
+    assert all(c.shape == (1, model.heads["intent"][0].shape[1]) for c, _ in model.binary.values())
 
 
 def test_the_routing_head_routes_what_is_not_escalated_and_never_decides_an_escalation(tmp_path, embedder):
@@ -243,6 +244,43 @@ def test_a_recovery_question_the_network_reads_as_crisis_gets_the_crisis_line_no
     assert tri.route != EMERGENCY and tri.crisis_line and tri.scores["crisis_vetoed"], tri.scores
 
 
+@pytest.mark.parametrize("text", ["how is epilepsy diagnosed?", "what does an asthma inhaler do?"])
+def test_an_educational_question_on_a_red_flag_topic_gets_the_911_line_from_the_topic_head(classify, text):
+    # no red-flag term the rules know and an emergency head all but sure it is no emergency: the topic head
+    # alone knows the question is about seizures, breathing
+    tri = classify(text)
+    t = tri.scores
+    assert (tri.route, tri.safety_line) == (QUESTION, True) and not t["findings"], t
+    assert t["p_emergency"] < 0.001 and t["p_topic"] >= LearnedTriage().thresholds["topic_line"]
+
+
+@pytest.mark.parametrize("text", ["how far apart are the shots", "how many times do i need to go",
+                                  "is prolotherapy covered by insurance?"])
+def test_a_plain_question_about_the_treatment_gets_no_911_line(classify, text):
+    tri = classify(text)
+    assert (tri.route, tri.safety_line) == (QUESTION, False), tri.scores
+
+
+def test_the_line_bars_keep_the_tuning_authors_red_flag_mentions_and_missed_emergencies():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "evals"))
+    import train_triage
+
+    t = LearnedTriage().thresholds
+    assert 0.0 < t["topic_line"] < 0.5 and 0.0 < t["safety_line"] <= t["emergency"]
+    assert train_triage.TOPIC_KEEP >= 0.95
+    p = np.array([0.3, 0.05, 0.01, 0.2])
+    missed = np.array([True, True, True, False])  # the last one is escalated
+    tuning = np.array([True, False, False, False])
+    lined = np.array([False, False, True, False])
+    # every tuning author's missed emergency and two thirds of all: the bar rises to the tuning one's 0.3
+    assert train_triage.safety_line_bar(p, ~missed, lined, np.ones(4, bool), tuning, 2 / 3, 0.24) == 0.24
+    # all of them: down to the untuned one's 0.05
+    assert train_triage.safety_line_bar(p, ~missed, lined, np.ones(4, bool), tuning, 1.0, 0.24) == 0.05
+
+
 def test_the_crisis_veto_never_stops_an_attempt_under_way(classify):
     tri = classify("my roommate locked himself in the bathroom and texted me goodbye, theres blood under the door")
     assert tri.route == EMERGENCY and tri.disposition == "911"
@@ -257,7 +295,7 @@ def test_the_crisis_bars_keep_every_own_authors_crisis_message_and_cap_what_esca
 
     model = LearnedTriage()
     t = model.thresholds
-    assert model.crisis_head is not None and 0.0 < t["crisis_line"] < t["crisis"] < 1.0
+    assert "crisis" in model.binary and 0.0 < t["crisis_line"] < t["crisis"] < 1.0
     assert 0.0 < train_triage.CRISIS_MAX_FLAGGED <= 0.01 and train_triage.CRISIS_KEEP >= 0.95
 
 
