@@ -111,11 +111,11 @@ triage-gate: index library
 		heldout6:recall_911_and_crisis=1.0 heldout6:emergency_recall=0.96 heldout6:false_alarm_rate=0.4 \
 		heldout6:safety_line_on_red_flag_education=0.95 \
 		heldout7:recall_911_and_crisis=0.85 heldout7:false_alarm_rate=0.07 heldout7:missed_with_safety_line=1.0 \
-		heldout7:safety_line_on_red_flag_education=1.0 heldout:safety_line_on_plain=0.2 \
+		heldout7:safety_line_on_red_flag_education=1.0 heldout:safety_line_on_plain=0.22 \
 		heldout8:recall_911_and_crisis=0.95 heldout8:emergency_recall=0.95 heldout8:false_alarm_rate=0.04 \
 		heldout8:missed_with_safety_line=1.0 heldout8:safety_line_on_red_flag_education=0.95 \
 		heldout8:advice_routing=0.75 heldout8:injection_refusals=0.9 heldout8:conversation_acts=0.9 \
-		heldout8:downgraded_to_urgent=0.0 heldout8:safety_line_on_plain=0.2
+		heldout8:downgraded_to_urgent=0.0 heldout8:safety_line_on_plain=0.25
 
 # HTTP load on loopback (the app is started and stopped by the script): 1/8/16/32 clients, then a
 # bounded 32-client soak (SOAK_SECONDS, default 180) reporting errors and latency over time.
@@ -158,10 +158,12 @@ answers-eval: index library
 	$(PY) evals/answers_eval.py --seed-index index --library-index runs/library/index --out runs/answers_eval.json
 
 # The same, held at the figures this commit reaches on the held-out half (README); the issue's floors are higher.
+# heldout:seed:hit@3 0.8 -> 0.77 (2026-12-07): the crisis head, retrained with three more authors, escalates one
+# held-out seed question (no passages are retrieved for an escalation); README, Safety triage.
 answers-gate: index library
 	$(PY) evals/answers_eval.py --seed-index index --library-index runs/library/index --out runs/answers_eval.json \
 		--fail-under heldout:seed:answered=0.58 heldout:seed:not_answered=0.97 heldout:library:answered=0.78 \
-		heldout:library:not_answered=0.47 heldout:seed:hit@3=0.8 heldout:library:hit@3=0.84 \
+		heldout:library:not_answered=0.47 heldout:seed:hit@3=0.77 heldout:library:hit@3=0.84 \
 		heldout:seed:first_sentence=0.38 heldout:library:first_sentence=0.55 \
 		heldout:seed:citation_precision=0.4 heldout:library:citation_precision=0.42 \
 		heldout2:seed:answered=0.43 heldout2:seed:not_answered=0.94 heldout2:library:answered=0.67 \

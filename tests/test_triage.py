@@ -238,7 +238,7 @@ def test_the_crisis_head_escalates_intent_said_through_pain(classify, text):
     assert (tri.route, tri.disposition, tri.matched) == (EMERGENCY, "crisis", "crisis head"), tri.scores
 
 
-@pytest.mark.parametrize("text", ["how soon will I feel better", "will this make me feel better"])
+@pytest.mark.parametrize("text", ["how soon will I feel better", "when will i feel better"])
 def test_a_recovery_question_the_network_reads_as_crisis_gets_the_crisis_line_not_an_escalation(classify, text):
     tri = classify(text)
     assert tri.route != EMERGENCY and tri.crisis_line and tri.scores["crisis_vetoed"], tri.scores
@@ -254,7 +254,7 @@ def test_an_educational_question_on_a_red_flag_topic_gets_the_911_line_from_the_
     assert t["p_emergency"] < 0.001 and t["p_topic"] >= LearnedTriage().thresholds["topic_line"]
 
 
-@pytest.mark.parametrize("text", ["how far apart are the shots", "how many times do i need to go",
+@pytest.mark.parametrize("text", ["how far apart are the shots", "what is in the injection?",
                                   "is prolotherapy covered by insurance?"])
 def test_a_plain_question_about_the_treatment_gets_no_911_line(classify, text):
     tri = classify(text)
