@@ -40,14 +40,21 @@ _PRIORITY = ["EMAIL_ADDRESS", "ADDRESS", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|"
           # Spanish month names (messages in Spanish: "14 de marzo de 1958")
-          r"enero|febrero|marzo|abril|mayo|junio|julio|agosto|sept?iembre|octubre|noviembre|diciembre)")
+          r"enero|febrero|marzo|abril|mayo|junio|julio|agosto|sept?iembre|octubre|noviembre|diciembre|"
+          # and the other western European languages' full names, as relatives abroad write dates
+          # ("3 mars 1950", "15. Juli", "21 januari 1988", "12 de outubro"); a month name alone is no date
+          r"janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|d[ée]cembre|"
+          r"januar|februar|m[äa]rz|juni|juli|oktober|dezember|"
+          r"januari|februari|maart|mei|augustus|"
+          r"gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre|"
+          r"janeiro|fevereiro|mar[çc]o|maio|junho|julho|setembro|outubro|novembro|dezembro)")
 _ORDINAL_WORDS = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
                   r"thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
                   r"twenty[- ]?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirtieth|"
                   r"thirty[- ]?first)")
 _SPANISH_DAY = (r"(?:primero|uno|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|once|doce|trece|catorce|quince|"
                 r"diecis[eé]is|diecisiete|dieciocho|diecinueve|veinte|veinti\w+|treinta(?: y uno)?)")
-_DAY = rf"(?:\d{{1,2}}(?:st|nd|rd|th|º|°)?|{_ORDINAL_WORDS}|{_SPANISH_DAY}(?=\s+de\s))"
+_DAY = rf"(?:\d{{1,2}}(?:st|nd|rd|th|º|°|\.(?=\s+[A-Za-zÄäÖöÜü]))?|{_ORDINAL_WORDS}|{_SPANISH_DAY}(?=\s+de\s))"
 _YEAR = (r"(?:\d{4}|'\d{2}|\d{2}(?!\d)|nineteen[- ]\w+(?:[- ]\w+)?|two[- ]thousand(?:[- ]and)?(?:[- ]\w+)?|"
          r"twenty[- ]\w+(?:[- ]\w+)?)")
 _WEEKDAY = r"(?:(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\.?,?\s+(?:the\s+)?)?"

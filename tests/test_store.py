@@ -40,6 +40,13 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
     ("born Mar. 3rd 1985", "born [date]"),
     ("born 14 March 1985", "born [date]"),
     ("born 14th of March, 1985", "born [date]"),
+    # other western European languages' month names, and the German "15." day
+    ("née le 3 mars 1950", "née le [date]"),
+    ("first session am 15. Juli", "first session am [date]"),
+    ("born 21 januari 1988, asks", "born [date], asks"),
+    ("nata il 2 settembre 1947", "nata il [date]"),
+    ("nasceu 12 de outubro de 1961", "nasceu [date]"),
+    ("two mars bars a day, every day", "two mars bars a day, every day"),  # a month name alone is no date
     # other identifiers
     ("SSN 123-45-6789", "SSN [id]"),
     # self-introduced names
