@@ -492,11 +492,12 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
         em = is_em[:n] & np.array([not g.startswith("medquad") for g in groups[:n]])
         tuning = np.char.startswith(groups[:n].astype(str), "tuning/")
         # no fewer missed emergencies lined out of fold than by the bar calibrate() sets without the topic head
-        before = cv["found"] | (p_int[:, INTENTS.index("context")] >= 0.5) | (p_em >= line_below(p_em[em & tuning], kept["emergency"]))
+        plain_bar = line_below(p_em[em & tuning], kept["emergency"])
+        before = cv["found"] | (p_int[:, INTENTS.index("context")] >= 0.5) | (p_em >= plain_bar)
         share = float(before[em & ~esc].mean())
         bars["safety_line"] = safety_line_bar(p_em, esc, lined, em, tuning, share, kept["emergency"])
         after = lined | (p_em >= bars["safety_line"])
-        print(f"safety line: emergency-head bar {bars['safety_line']} (calibrate's {line_below(p_em[em & tuning], kept['emergency'])}); out of "
+        print(f"safety line: emergency-head bar {bars['safety_line']} (calibrate's {plain_bar}); out of "
               f"fold {int((em & ~esc).sum())} emergencies not escalated, lined {share:.4f} before -> {after[em & ~esc].mean():.4f}")
     kept = {str(k): float(v) for k, v in zip(arrays["threshold_names"].tolist(), arrays["threshold_values"])
             if k not in bars}
