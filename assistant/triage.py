@@ -15,6 +15,7 @@ line. Safety first: every threshold is set for recall on data the model never tr
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass, field, replace
@@ -197,6 +198,8 @@ class LearnedTriage:
         # against everything else; "topic", a message about a red-flag category (an emergency or a mention)
         self.binary = {name: (z[f"{name}_coef"].astype(np.float32), z[f"{name}_bias"].astype(np.float32))
                        for name in ("crisis", "topic") if f"{name}_coef" in z}
+        # every head reads the same message's words: each text is tokenised once (the arrays are read-only)
+        self._word_features = functools.lru_cache(maxsize=512)(self._word_indices)
 
     def _linear(self, coef: np.ndarray, bias: np.ndarray, vecs: np.ndarray, texts: list[str],
                 ctx: np.ndarray) -> np.ndarray:
@@ -204,10 +207,14 @@ class LearnedTriage:
         d = self.dim + N_CONTEXT
         out = vecs @ coef[:, : self.dim].T + ctx @ coef[:, self.dim : d].T + bias
         for row, text in enumerate(texts):
-            idx = sorted({self.vocab[w] for w in bag_of_words(text) if w in self.vocab})
-            if idx:
-                out[row] += coef[:, d + np.array(idx)].sum(axis=1) * (self.bow_weight / np.sqrt(len(idx)))
+            idx = self._word_features(text)
+            if len(idx):
+                out[row] += coef[:, d + idx].sum(axis=1) * (self.bow_weight / np.sqrt(len(idx)))
         return out
+
+    def _word_indices(self, text: str) -> np.ndarray:
+        """The vocabulary indices of a text's word features, sorted (read through `_word_features`)."""
+        return np.array(sorted({self.vocab[w] for w in bag_of_words(text) if w in self.vocab}), dtype=np.int64)
 
     def emergency(self, vecs: np.ndarray, texts: list[str], ctx: np.ndarray) -> np.ndarray:
         """P(an emergency happening now) for each (vector, text)."""
