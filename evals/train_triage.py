@@ -117,6 +117,17 @@ def crisis_messages() -> list[dict]:
     return authored("training_crisis")
 
 
+def answer_questions() -> list[dict]:
+    """The readable halves' questions of the answer benchmark (evals/answers/tuning/ and training/, never its
+    held-out halves): lay questions about a clinic library's topics, none of them a crisis. They train the
+    crisis head only, as messages that are not crises; they carry no red-flag topic label, so the topic head
+    leaves them out as it does MedQuAD's."""
+    return [{"text": r["question"], "intent": "question", "category": "", "disposition": "",
+             "group": f"answers/{path.stem}", "history": r.get("history") or []}
+            for half in ("tuning", "training") for path in sorted((REPO / "evals" / "answers" / half).glob("*.jsonl"))
+            for r in _jsonl(path)]
+
+
 def intent_messages() -> list[dict]:
     """The routing head's own extra messages (evals/triage/training_intent/; none is an emergency)."""
     return [r for r in authored("training_intent") if r["intent"] != "emergency"]
@@ -352,6 +363,7 @@ CRISIS_MAX_FLAGGED = 0.003  # of the labelled non-emergencies the crisis head ma
 # The extra heads' own authors: each is a fold of its own out of fold, and calibration must keep their messages
 OWN = ("tuning/", "training_crisis/", "training_intent/")
 EXTRA = ("training_crisis/", "training_intent/")  # messages the main vocabulary and heads never see
+UNLABELLED = ("medquad", "answers/")  # questions with no red-flag topic label: the topic head leaves them out
 TOPIC_KEEP = 0.98  # of the own authors' red-flag messages that are not emergencies, out of fold
 GRID = np.round(np.arange(0.01, 0.991, 0.01), 2)
 
@@ -385,7 +397,7 @@ def crisis_head(X, texts, ctx, labels, groups, vocab, C, is_emergency, seed: int
     authors = ("tuning/", "training_crisis/")
     own = np.array([str(g).startswith(authors) for g in groups])
     # (its fold vocabularies keep training_intent/'s words, as when its bars were first chosen)
-    oof = head_out_of_fold(X, texts, ctx, labels, groups, C, authors, seed, unseen=("training_crisis/",))
+    oof = head_out_of_fold(X, texts, ctx, labels, groups, C, authors, seed, unseen=("training_crisis/", "answers/"))
     must = labels & own
     bar = 0.0
     for t in GRID:
@@ -415,7 +427,7 @@ def topic_head(X, texts, ctx, topic, groups, vocab, C, is_emergency, seed: int =
     on a 0.01 grid at which, out of fold, every tuning author's red-flag message that is not an emergency and
     at least TOPIC_KEEP of all the own authors' (OWN) are flagged: those get the "if this is happening now,
     call 911" line, as an educational question about a red-flag topic must."""
-    labelled = np.array([not str(g).startswith("medquad") for g in groups])
+    labelled = np.array([not str(g).startswith(UNLABELLED) for g in groups])
     oof = head_out_of_fold(X, texts, ctx, topic, groups, C, OWN, seed, rows=labelled)
     mention = topic & ~is_emergency & labelled
     tuning = mention & np.char.startswith(groups.astype(str), "tuning/")
@@ -458,7 +470,7 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
     mention for `rows`), the emergency head's safety-line bar is set anew beside the topic head's."""
     from assistant.triage import context_features
 
-    extra = intent_messages() + crisis_messages()
+    extra = intent_messages() + crisis_messages() + answer_questions()
     texts = [r["text"] for r in rows] + [r["text"] for r in extra]
     X_all = np.vstack([X, embedded([r["text"] for r in extra], cache.with_name(cache.stem + "_crisis.npz"))])
     ctx_all = np.vstack([ctx] + [context_features(rules.findings(r["text"])) for r in extra])
@@ -477,7 +489,7 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
     topic = is_em | np.array([bool(r["category"]) for r in everyone])
     t_coef, t_bias, t_bar, t_oof = topic_head(X_all, texts, ctx_all, topic, groups, vocab, C, is_em)
     bars["topic_line"] = t_bar
-    plain = ~topic & np.array([not str(g).startswith("medquad") for g in groups])
+    plain = ~topic & np.array([not str(g).startswith(UNLABELLED) for g in groups])
     mention = topic & ~is_em & ~np.isnan(t_oof)
     print(f"topic head: {int(topic.sum())} red-flag messages of {int((~np.isnan(t_oof)).sum())} labelled; bar {t_bar}: out of "
           f"fold {np.mean(t_oof[mention] >= t_bar):.4f} of the red-flag mentions that are not emergencies flagged, "
