@@ -20,6 +20,11 @@ Training data (never the held-out half of the triage sets):
 - evals/triage/training_crisis/: messages that train the crisis head only (suicidal or self-harm intent said
   obliquely, often through pain, beside ordinary questions about recovery, relief and outlook in the same
   words, written to evals/triage/heldout7/BRIEF.md). Every other head and threshold is fitted without them.
+- evals/triage/training_topics/: lay health questions by four authors (evals/triage/training_topics/BRIEF.md:
+  education about red-flag topics, other health topics, plain treatment questions; none an emergency) that
+  train the red-flag topic head only.
+- the readable halves' questions of the answer benchmark (evals/answers/tuning/, training/): lay questions
+  about a clinic library, none a crisis, that train the crisis head only.
 
 Heads:
 - emergency: is this an emergency happening now (a one-hidden-layer network of 64 units: it learns how
@@ -115,6 +120,12 @@ def messages() -> list[dict]:
 def crisis_messages() -> list[dict]:
     """The crisis head's own extra messages (evals/triage/training_crisis/)."""
     return authored("training_crisis")
+
+
+def topic_messages() -> list[dict]:
+    """The crisis and topic heads' lay health questions (evals/triage/training_topics/: education about
+    red-flag topics, other health topics, plain treatment questions; none an emergency)."""
+    return authored("training_topics")
 
 
 def answer_questions() -> list[dict]:
@@ -361,8 +372,8 @@ def advice_rule_fires(rules, texts: list[str]) -> np.ndarray:
 CRISIS_KEEP = 0.98  # of the crisis emergencies of every author, out of fold (of the tuning and crisis authors': all)
 CRISIS_MAX_FLAGGED = 0.003  # of the labelled non-emergencies the crisis head may escalate alone, out of fold
 # The extra heads' own authors: each is a fold of its own out of fold, and calibration must keep their messages
-OWN = ("tuning/", "training_crisis/", "training_intent/")
-EXTRA = ("training_crisis/", "training_intent/")  # messages the main vocabulary and heads never see
+OWN = ("tuning/", "training_crisis/", "training_intent/", "training_topics/")
+EXTRA = ("training_crisis/", "training_intent/", "training_topics/")  # messages the main vocabulary and heads never see
 UNLABELLED = ("medquad", "answers/")  # questions with no red-flag topic label: the topic head leaves them out
 TOPIC_KEEP = 0.98  # of the own authors' red-flag messages that are not emergencies, out of fold
 GRID = np.round(np.arange(0.01, 0.991, 0.01), 2)
@@ -470,7 +481,7 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
     mention for `rows`), the emergency head's safety-line bar is set anew beside the topic head's."""
     from assistant.triage import context_features
 
-    extra = intent_messages() + crisis_messages() + answer_questions()
+    extra = intent_messages() + crisis_messages() + topic_messages() + answer_questions()
     texts = [r["text"] for r in rows] + [r["text"] for r in extra]
     X_all = np.vstack([X, embedded([r["text"] for r in extra], cache.with_name(cache.stem + "_crisis.npz"))])
     ctx_all = np.vstack([ctx] + [context_features(rules.findings(r["text"])) for r in extra])
@@ -478,10 +489,14 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
     labels = np.array([r["intent"] == "emergency" and r["disposition"] == "crisis" for r in everyone])
     groups = np.array([r["group"] for r in everyone])
     is_em = np.array([r["intent"] == "emergency" for r in everyone])
-    coef, bias, bars, report = crisis_head(X_all, texts, ctx_all, labels, groups, vocab, C, is_em)
+    # the topic authors' questions train the topic head only: beside them the crisis head's calibrated line bar
+    # fell (0.08 -> 0.07) and it flagged more of the others out of fold (0.048 -> 0.051)
+    c_rows = np.array([not str(g).startswith("training_topics/") for g in groups])
+    coef, bias, bars, report = crisis_head(X_all[c_rows], [t for t, m in zip(texts, c_rows) if m], ctx_all[c_rows],
+                                           labels[c_rows], groups[c_rows], vocab, C, is_em[c_rows])
     for row in report["table"]:
         print("  bar %.2f: crisis caught %.4f (tuning and crisis authors %.4f); non-emergencies flagged %.4f" % row)
-    print(f"crisis head: {int(labels.sum())} crisis emergencies of {len(labels)} messages; bars {bars}; out of fold at "
+    print(f"crisis head: {int(labels.sum())} crisis emergencies of {int(c_rows.sum())} messages; bars {bars}; out of fold at "
           f"the line bar {report['crisis_caught']} caught, {report['others_flagged']} of the others flagged")
     for g, (n, caught, flagged) in report["by_group"].items():
         if n or (flagged or 0) > 0:
@@ -509,6 +524,9 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
         share = float(before[em & ~esc].mean())
         bars["safety_line"] = safety_line_bar(p_em, esc, lined, em, tuning, share, kept["emergency"])
         after = lined | (p_em >= bars["safety_line"])
+        ment, plain_n = topic[:n] & ~is_em[:n], ~topic[:n] & np.array([not g.startswith("medquad") for g in groups[:n]])
+        print(f"  with it, out of fold: red-flag mentions that are not emergencies lined {after[ment].mean():.4f}, "
+              f"plain messages lined {after[plain_n].mean():.4f}")
         print(f"safety line: emergency-head bar {bars['safety_line']} (calibrate's {plain_bar}); out of "
               f"fold {int((em & ~esc).sum())} emergencies not escalated, lined {share:.4f} before -> {after[em & ~esc].mean():.4f}")
     kept = {str(k): float(v) for k, v in zip(arrays["threshold_names"].tolist(), arrays["threshold_values"])
