@@ -22,7 +22,7 @@ Training data (never the held-out half of the triage sets):
   words, written to evals/triage/heldout7/BRIEF.md). Every other head and threshold is fitted without them.
 - evals/triage/training_topics/: lay health questions by four authors (evals/triage/training_topics/BRIEF.md:
   education about red-flag topics, other health topics, plain treatment questions; none an emergency) that
-  train the red-flag topic head only.
+  train the red-flag topic head and (but for the questions about suicide and self-harm) the crisis head.
 - the readable halves' questions of the answer benchmark (evals/answers/tuning/, training/): lay questions
   about a clinic library, none a crisis, that train the crisis head only.
 
@@ -123,7 +123,7 @@ def crisis_messages() -> list[dict]:
 
 
 def topic_messages() -> list[dict]:
-    """The crisis and topic heads' lay health questions (evals/triage/training_topics/: education about
+    """The topic and crisis heads' lay health questions (evals/triage/training_topics/: education about
     red-flag topics, other health topics, plain treatment questions; none an emergency)."""
     return authored("training_topics")
 
@@ -489,9 +489,11 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
     labels = np.array([r["intent"] == "emergency" and r["disposition"] == "crisis" for r in everyone])
     groups = np.array([r["group"] for r in everyone])
     is_em = np.array([r["intent"] == "emergency" for r in everyone])
-    # the topic authors' questions train the topic head only: beside them the crisis head's calibrated line bar
-    # fell (0.08 -> 0.07) and it flagged more of the others out of fold (0.048 -> 0.051)
-    c_rows = np.array([not str(g).startswith("training_topics/") for g in groups])
+    # the topic authors' questions train the crisis head as messages that are not crises, but for their
+    # educational questions about suicide and self-harm, which rightly get the crisis line (trained with those
+    # too, its calibrated line bar fell 0.08 -> 0.07 and it flagged more of the others out of fold, 0.048 -> 0.051)
+    c_rows = np.array([not (str(g).startswith("training_topics/") and r["category"] == "self_harm")
+                       for g, r in zip(groups, everyone)])
     coef, bias, bars, report = crisis_head(X_all[c_rows], [t for t, m in zip(texts, c_rows) if m], ctx_all[c_rows],
                                            labels[c_rows], groups[c_rows], vocab, C, is_em[c_rows])
     for row in report["table"]:
