@@ -317,7 +317,7 @@ class Triager:
         vectors of several texts at once, used to read the sentences of a long message one by one.
         A message the crisis head reads as suicidal or self-harm intent past its escalation bar is escalated
         to the crisis line whatever else it reads as (a question, a greeting, a story); one past its line
-        bar keeps its route with the crisis line on top."""
+        bar (for a conversation act, its own: "greeting_crisis_line") keeps its route with the crisis line on top."""
         tri = self._classify(question, embed, vectors)
         p = tri.scores.get("p_crisis")
         t = self.learned.thresholds if self.learned else {}
@@ -327,7 +327,9 @@ class Triager:
             return replace(tri, crisis_line=True)
         if p >= t.get("crisis", 1.01):
             return self._escalation("self_harm", "crisis", "crisis head", tri.scores)
-        if p >= t.get("crisis_line", 1.01):
+        # a conversation act ("thanks, bye", "I don't understand") gets the crisis line on its own, higher bar
+        line = t.get("greeting_crisis_line", t.get("crisis_line", 1.01)) if tri.route == GREETING else t.get("crisis_line", 1.01)
+        if p >= line:
             return replace(tri, crisis_line=True)
         return tri
 

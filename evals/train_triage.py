@@ -421,7 +421,7 @@ def crisis_head(X, texts, ctx, labels, groups, vocab, C, is_emergency, seed: int
                      round(float((oof[plain] >= t).mean()), 4)) for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
     escalate = next((float(t) for t in GRID if (oof[plain] >= t).mean() <= CRISIS_MAX_FLAGGED), 0.99)
     bars = {"crisis": max(escalate, bar), "crisis_line": bar}
-    report = {"table": report_table, "bar": bar, "crisis_caught": round(float((oof[labels] >= bar).mean()), 4),
+    report = {"table": report_table, "bar": bar, "oof": oof, "crisis_caught": round(float((oof[labels] >= bar).mean()), 4),
               "others_flagged": round(float((oof[others] >= bar).mean()), 4),
               "by_group": {g: (int((labels & (groups == g)).sum()), round(float((oof[labels & (groups == g)] >= bar).mean()), 3)
                                if (labels & (groups == g)).any() else None,
@@ -429,6 +429,40 @@ def crisis_head(X, texts, ctx, labels, groups, vocab, C, is_emergency, seed: int
                            for g in sorted(set(groups.tolist()))}}
     c, b = fit(features(X, texts, vocab, ctx), np.where(labels, "crisis", "other"), ("crisis",), C, binary=True)
     return c, b, bars, report
+
+
+def greeting_crisis_bar(arrays: dict, rows: list[dict], oof: np.ndarray, labels: np.ndarray, line_bar: float,
+                        vectors: dict) -> float:
+    """The crisis head's line bar for a conversation act (the greeting reply: "thanks, bye", "I don't
+    understand"), where the crisis line alarms for nothing: 0.9 of the lowest out-of-fold p (`oof`) of the
+    crisis messages (`labels`) that the model (`arrays`) routes as conversation acts, on a 0.01 grid, never
+    below the crisis line bar (the bar itself when none is routed so)."""
+    import tempfile
+
+    from assistant.settings import Settings
+    from assistant.triage import GREETING, Triager
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "triage.npz"
+        np.savez_compressed(path, **arrays)
+        triager = Triager(Settings().prompts_dir, model_path=path)
+    from assistant.embedding import Embedder
+    from assistant.text import ascii_text
+
+    encoder = Embedder("embedded")  # for the sentences of a long message, read one by one
+
+    def vec(text: str) -> np.ndarray:
+        key = ascii_text(text)
+        if key not in vectors:
+            vectors[key] = encoder.encode([key])[0]
+        return vectors[key]
+
+    low = [float(p) for r, p, crisis in zip(rows, oof, labels)
+           if crisis and triager._classify(r["text"], vec).route == GREETING]
+    bar = max(line_bar, np.floor(0.9 * min(low) * 100) / 100) if low else line_bar
+    print(f"crisis line on conversation acts: {len(low)} crisis messages read as conversation acts, out-of-fold p "
+          f"{sorted(round(p, 3) for p in low)}; bar {bar}")
+    return float(round(bar, 2))
 
 
 def topic_head(X, texts, ctx, topic, groups, vocab, C, is_emergency, seed: int = 13) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
@@ -531,12 +565,21 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
               f"plain messages lined {after[plain_n].mean():.4f}")
         print(f"safety line: emergency-head bar {bars['safety_line']} (calibrate's {plain_bar}); out of "
               f"fold {int((em & ~esc).sum())} emergencies not escalated, lined {share:.4f} before -> {after[em & ~esc].mean():.4f}")
-    kept = {str(k): float(v) for k, v in zip(arrays["threshold_names"].tolist(), arrays["threshold_values"])
-            if k not in bars}
-    return arrays | {"crisis_coef": coef.astype(np.float16), "crisis_bias": bias,
-                     "topic_coef": t_coef.astype(np.float16), "topic_bias": t_bias,
-                     "threshold_names": np.array(list(kept) + list(bars)),
-                     "threshold_values": np.array(list(kept.values()) + list(bars.values()), np.float32)}
+    def built(bars: dict) -> dict:
+        kept = {str(k): float(v) for k, v in zip(arrays["threshold_names"].tolist(), arrays["threshold_values"])
+                if k not in bars}
+        return arrays | {"crisis_coef": coef.astype(np.float16), "crisis_bias": bias,
+                         "topic_coef": t_coef.astype(np.float16), "topic_bias": t_bias,
+                         "threshold_names": np.array(list(kept) + list(bars)),
+                         "threshold_values": np.array(list(kept.values()) + list(bars.values()), np.float32)}
+
+    from assistant.text import ascii_text
+
+    c_everyone = [r for r, m in zip(everyone, c_rows) if m]
+    vectors = {ascii_text(t): x for t, x in zip(texts, X_all)}
+    bars["greeting_crisis_line"] = greeting_crisis_bar(built(bars), c_everyone, report["oof"], labels[c_rows],
+                                                       bars["crisis_line"], vectors)
+    return built(bars)
 
 
 def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None, p_route=None,
@@ -633,7 +676,7 @@ def main() -> int:
             arrays = dict(z)
         kept = dict(zip(arrays["threshold_names"].tolist(), arrays["threshold_values"].tolist()))
         # the extra heads' bars and the safety line set beside the topic head are theirs (--heads-only)
-        for name in ("crisis", "crisis_line", "topic_line") + (("safety_line",) if "topic_line" in kept else ()):
+        for name in ("crisis", "crisis_line", "greeting_crisis_line", "topic_line") + (("safety_line",) if "topic_line" in kept else ()):
             if name in kept:
                 thresholds[name] = kept[name]
         arrays |= {"threshold_names": np.array(list(thresholds)),

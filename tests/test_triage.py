@@ -299,6 +299,22 @@ def test_the_crisis_bars_keep_every_own_authors_crisis_message_and_cap_what_esca
     assert 0.0 < train_triage.CRISIS_MAX_FLAGGED <= 0.01 and train_triage.CRISIS_KEEP >= 0.95
 
 
+@pytest.mark.parametrize("text", ["see ya", "k im done, gotta head to work", "I need to step away, I'll come back later"])
+def test_a_conversation_act_gets_the_crisis_line_only_past_its_own_higher_bar(classify, text):
+    # small talk the crisis head reads as a little crisis-like (p 0.17-0.2, past the crisis line's 0.08): the
+    # greeting reply carries no crisis line ("I don't understand", p 0.36, still does)
+    tri = classify(text)
+    t = LearnedTriage().thresholds
+    assert t["crisis_line"] < t["greeting_crisis_line"] < t["crisis"]
+    assert tri.route == GREETING and not tri.crisis_line, tri.scores
+    assert t["crisis_line"] <= tri.scores["p_crisis"] < t["greeting_crisis_line"], tri.scores
+
+
+def test_an_oblique_crisis_message_read_as_small_talk_still_gets_the_crisis_line_or_more(classify):
+    tri = classify("wrote letters to ppl last night. just in case")
+    assert tri.route == EMERGENCY or tri.crisis_line, tri.scores
+
+
 def test_the_advice_rule_veto_keeps_the_tuning_authors_advice_and_the_agreed_share():
     import sys
     from pathlib import Path
