@@ -333,7 +333,7 @@ def test_the_advice_rule_veto_keeps_the_tuning_authors_advice_and_the_agreed_sha
 
 @pytest.mark.parametrize("text, act", [
     ("hi", "hello"), ("Hello!", "hello"), ("hiii", "hello"), ("good morning", "hello"), ("👋", "hello"),
-    ("thank you so much", "thanks"), ("bye", "bye"), ("are you a bot?", "identity"), ("who are you", "identity"),
+    ("thank you so much", "thanks"), ("bye", "bye"), ("goodnight", "bye"), ("have a nice day", "bye"), ("are you a bot?", "identity"), ("who are you", "identity"),
     ("what can you do?", "capabilities"), ("can I talk to a real person?", "human"),
 ])
 def test_conversation_acts(classify, text, act):
