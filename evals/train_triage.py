@@ -20,9 +20,10 @@ Training data (never the held-out half of the triage sets):
 - evals/triage/training_crisis/: messages that train the crisis head only (suicidal or self-harm intent said
   obliquely, often through pain, beside ordinary questions about recovery, relief and outlook in the same
   words, written to evals/triage/heldout7/BRIEF.md). Every other head and threshold is fitted without them.
-- evals/triage/training_topics/: lay health questions by four authors (evals/triage/training_topics/BRIEF.md:
+- evals/triage/training_topics/: lay health questions by eight authors (evals/triage/training_topics/BRIEF.md:
   education about red-flag topics, other health topics, plain treatment questions; none an emergency) that
-  train the red-flag topic head and (but for the questions about suicide and self-harm) the crisis head.
+  train the red-flag topic head and (the first four, but for their questions about suicide and self-harm) the
+  crisis head.
 - the readable halves' questions of the answer benchmark (evals/answers/tuning/, training/): lay questions
   about a clinic library, none a crisis, that train the crisis head only.
 
@@ -374,6 +375,9 @@ CRISIS_MAX_FLAGGED = 0.003  # of the labelled non-emergencies the crisis head ma
 # The extra heads' own authors: each is a fold of its own out of fold, and calibration must keep their messages
 OWN = ("tuning/", "training_crisis/", "training_intent/", "training_topics/")
 EXTRA = ("training_crisis/", "training_intent/", "training_topics/")  # messages the main vocabulary and heads never see
+# The second four topic authors train the topic head only: beside the first four they lowered the crisis head's
+# calibrated line bar (0.08 -> 0.07; others flagged out of fold 0.047 -> 0.051)
+TOPIC_ONLY = ("training_topics/gus", "training_topics/ama", "training_topics/priti", "training_topics/bo")
 UNLABELLED = ("medquad", "answers/")  # questions with no red-flag topic label: the topic head leaves them out
 TOPIC_KEEP = 0.98  # of the own authors' red-flag messages that are not emergencies, out of fold
 GRID = np.round(np.arange(0.01, 0.991, 0.01), 2)
@@ -526,8 +530,8 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
     # the topic authors' questions train the crisis head as messages that are not crises, but for their
     # educational questions about suicide and self-harm, which rightly get the crisis line (trained with those
     # too, its calibrated line bar fell 0.08 -> 0.07 and it flagged more of the others out of fold, 0.048 -> 0.051)
-    c_rows = np.array([not (str(g).startswith("training_topics/") and r["category"] == "self_harm")
-                       for g, r in zip(groups, everyone)])
+    c_rows = np.array([not (str(g).startswith("training_topics/") and (r["category"] == "self_harm"
+                                                                      or g in TOPIC_ONLY)) for g, r in zip(groups, everyone)])
     coef, bias, bars, report = crisis_head(X_all[c_rows], [t for t, m in zip(texts, c_rows) if m], ctx_all[c_rows],
                                            labels[c_rows], groups[c_rows], vocab, C, is_em[c_rows])
     for row in report["table"]:
