@@ -443,16 +443,15 @@ def greeting_crisis_bar(arrays: dict, rows: list[dict], oof: np.ndarray, labels:
     below the crisis line bar (the bar itself when none is routed so)."""
     import tempfile
 
+    from assistant.embedding import Embedder
     from assistant.settings import Settings
+    from assistant.text import ascii_text
     from assistant.triage import GREETING, Triager
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "triage.npz"
         np.savez_compressed(path, **arrays)
         triager = Triager(Settings().prompts_dir, model_path=path)
-    from assistant.embedding import Embedder
-    from assistant.text import ascii_text
-
     encoder = Embedder("embedded")  # for the sentences of a long message, read one by one
 
     def vec(text: str) -> np.ndarray:
@@ -517,6 +516,7 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
     training messages, the routing head's and the crisis head's own (every one a non-crisis message but the
     crisis emergencies). With `cv` (the main heads' out-of-fold p_em, p_int, asserted and any red-flag
     mention for `rows`), the emergency head's safety-line bar is set anew beside the topic head's."""
+    from assistant.text import ascii_text
     from assistant.triage import context_features
 
     extra = intent_messages() + crisis_messages() + topic_messages() + answer_questions()
@@ -569,6 +569,7 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
               f"plain messages lined {after[plain_n].mean():.4f}")
         print(f"safety line: emergency-head bar {bars['safety_line']} (calibrate's {plain_bar}); out of "
               f"fold {int((em & ~esc).sum())} emergencies not escalated, lined {share:.4f} before -> {after[em & ~esc].mean():.4f}")
+
     def built(bars: dict) -> dict:
         kept = {str(k): float(v) for k, v in zip(arrays["threshold_names"].tolist(), arrays["threshold_values"])
                 if k not in bars}
@@ -576,8 +577,6 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
                          "topic_coef": t_coef.astype(np.float16), "topic_bias": t_bias,
                          "threshold_names": np.array(list(kept) + list(bars)),
                          "threshold_values": np.array(list(kept.values()) + list(bars.values()), np.float32)}
-
-    from assistant.text import ascii_text
 
     c_everyone = [r for r, m in zip(everyone, c_rows) if m]
     vectors = {ascii_text(t): x for t, x in zip(texts, X_all)}
