@@ -328,7 +328,9 @@ class Triager:
         if p >= t.get("crisis", 1.01):
             return self._escalation("self_harm", "crisis", "crisis head", tri.scores)
         # a conversation act ("thanks, bye", "I don't understand") gets the crisis line on its own, higher bar
-        line = t.get("greeting_crisis_line", t.get("crisis_line", 1.01)) if tri.route == GREETING else t.get("crisis_line", 1.01)
+        line = t.get("crisis_line", 1.01)
+        if tri.route == GREETING:
+            line = t.get("greeting_crisis_line", line)
         if p >= line:
             return replace(tri, crisis_line=True)
         return tri

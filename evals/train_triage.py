@@ -544,9 +544,9 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
     topic = is_em | np.array([bool(r["category"]) for r in everyone])
     t_coef, t_bias, t_bar, t_oof = topic_head(X_all, texts, ctx_all, topic, groups, vocab, C, is_em)
     bars["topic_line"] = t_bar
-    plain = ~topic & np.array([not str(g).startswith(UNLABELLED) for g in groups])
-    mention = topic & ~is_em & ~np.isnan(t_oof)
-    print(f"topic head: {int(topic.sum())} red-flag messages of {int((~np.isnan(t_oof)).sum())} labelled; bar {t_bar}: out of "
+    labelled = ~np.isnan(t_oof)  # the topic head's own rows (UNLABELLED left out)
+    plain, mention = ~topic & labelled, topic & ~is_em & labelled
+    print(f"topic head: {int(topic.sum())} red-flag messages of {int(labelled.sum())} labelled; bar {t_bar}: out of "
           f"fold {np.mean(t_oof[mention] >= t_bar):.4f} of the red-flag mentions that are not emergencies flagged, "
           f"{np.mean(t_oof[plain] >= t_bar):.4f} of the plain messages")
     if cv is not None:
