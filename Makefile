@@ -173,7 +173,8 @@ answers-gate: index library
 		heldout3:seed:answered=0.45 heldout3:seed:not_answered=0.95 heldout3:library:answered=0.7 \
 		heldout3:library:not_answered=0.65 heldout3:seed:hit@3=0.8 heldout3:library:hit@3=0.76 \
 		heldout3:seed:first_sentence=0.4 heldout3:library:first_sentence=0.48 \
-		heldout3:seed:citation_precision=0.4 heldout3:library:citation_precision=0.35
+		heldout3:seed:citation_precision=0.4 heldout3:library:citation_precision=0.35 \
+		heldout:library:not_escalated=0.95 heldout2:library:not_escalated=0.96 heldout3:library:not_escalated=0.94
 
 # Retrain the answer decision (assistant/models/answer.npz): MedQuAD leave-answer-out, plus the tuning authors.
 train-answer: index library

@@ -15,7 +15,9 @@ Metrics (answerable = single, follow-up, long and cross-article cases; out_of_sc
 - first_sentence: answered answerable cases whose first answer sentence carries the answer;
 - citation_precision: answer sentences (of answered answerable cases) that carry the answer;
 - line_911, line_crisis: replies (not escalations) carrying the "call 911 if this is happening now" line or
-  the suicide crisis line on top (none of these questions is an emergency: the lines' cost).
+  the suicide crisis line on top (none of these questions is an emergency: the lines' cost);
+- not_escalated: questions not routed "emergency" (none is an emergency, so each escalation is a false alarm
+  on a lay question about a clinic library: a figure beside the triage sets' own false-alarm rate).
 A sentence carries the answer when it holds at least half of an evidence span's words, or at least 60%
 of its own words come from one (a sentence inside a longer span).
 On the seed corpus, questions about the other articles are out of scope (the seed cannot answer them).
@@ -119,6 +121,7 @@ def score(rows: list[dict]) -> dict:
                           sum(r["route"] != "emergency" for r in rows)),
         "line_crisis": ratio(sum(r["line_crisis"] for r in rows if r["route"] != "emergency"),
                              sum(r["route"] != "emergency" for r in rows)),
+        "not_escalated": ratio(sum(r["route"] != "emergency" for r in rows), len(rows)),
     }
 
 
@@ -147,7 +150,7 @@ def main() -> int:
             report[f"{half}:{corpus}"]["by_author"] = {a: {k: v for k, v in score(rs).items() if k in ("answered", "not_answered", "first_sentence")}
                                                        for a, rs in sorted(by_author.items())}
     keys = ("answered", "not_answered", "closest_on_out_of_scope", "closest_on_answerable", "hit@3", "first_sentence",
-            "citation_precision", "sentences_per_answer", "line_911", "line_crisis")
+            "citation_precision", "sentences_per_answer", "line_911", "line_crisis", "not_escalated")
     print(f"{'set':18s} " + " ".join(f"{k[:14]:>14s}" for k in keys))
     for name, m in report.items():
         print(f"{name:18s} " + " ".join(f"{str(m[k]):>14s}" for k in keys))
