@@ -391,6 +391,14 @@ class Triager:
         # scored <= 0.02 as a whole and 0.23-0.78 on one pair.)
         part_only = learned and not asserted and p_whole < learned_bar and p_em < PART_ALONE
         learned = learned and not part_only
+        # The network alone, with no red flag read anywhere in the message, on a message the topic head puts
+        # below every such emergency of its training out of fold ("will the pain go away?"): the lines instead.
+        topic_vetoed = learned and not found and scores.get("p_topic", 1.0) < t.get("topic_veto", 0.0)
+        if topic_vetoed:
+            learned = False
+            scores["topic_vetoed"] = True
+            if category == "self_harm":
+                scores["crisis_vetoed"] = True
         escalate = (learned or (asserted and (not learned_on or p_em >= t["rule_veto"]))) and not story
         if story:
             scores["story"] = True
@@ -412,7 +420,7 @@ class Triager:
             return self._escalation(category, self._grade(flag.disposition if flag else "911", dis_p), matched, scores)
         # The "if this is happening now, call 911" line: a red-flag mention, a message read as about a red-flag
         # topic (an educational question about strokes), or one the layer is unsure is an emergency.
-        line = bool(found) or part_only or story or (learned_on and (
+        line = bool(found) or part_only or story or topic_vetoed or (learned_on and (
             p_em >= t["safety_line"] or gate.get("context", 0.0) >= 0.5 or scores.get("p_topic", 0.0) >= t.get("topic_line", 1.01)))
         if self._injection(plain, intents):
             return Triage(ADVICE, INJECTION_RULE, plain, safety_line=line, scores=scores)

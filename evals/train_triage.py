@@ -46,7 +46,9 @@ Heads:
   educational, past, negated or hypothetical mention) against plain questions, advice, conversation and
   mild after-effects. Past its bar (`topic_head`) a reply carries the "if this is happening now, call 911"
   line; the emergency head's own line bar is then set so that no fewer missed emergencies carry the line
-  out of fold than before (`safety_line_bar`).
+  out of fold than before (`safety_line_bar`). Below its veto bar (`topic_veto_bar`: 0.9 of the lowest
+  out-of-fold topic p of the emergencies the network escalates with no red flag read by the rules) such an
+  escalation becomes the lines instead.
 
 Thresholds are calibrated on out-of-fold probabilities (each tuning author a fold of its own, so a
 model that never saw the author scores them); see `calibrate`. Features: the embedding plus the
@@ -563,6 +565,12 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
         before = cv["found"] | (p_int[:, INTENTS.index("context")] >= 0.5) | (p_em >= plain_bar)
         share = float(before[em & ~esc].mean())
         bars["safety_line"] = safety_line_bar(p_em, esc, lined, em, tuning, share, kept["emergency"])
+        learned_only = (p_em >= kept["emergency"]) & (p_int[:, INTENTS.index("emergency")] >= kept["emergency_intent"]) & ~cv["found"]
+        bars["topic_veto"] = topic_veto_bar(t_oof[:n], em & learned_only)
+        vetoed = ~is_em[:n] & learned_only & (np.nan_to_num(t_oof[:n], nan=1.0) < bars["topic_veto"])
+        print(f"topic veto: bar {bars['topic_veto']} (0.9 of the lowest out-of-fold topic p of the {int((em & learned_only).sum())} "
+              f"emergencies the network escalates with no red flag read); out of fold it would stop "
+              f"{int(vetoed.sum())} of {int((~is_em[:n] & learned_only & (groups[:n] != 'medquad')).sum())} such escalations of non-emergencies")
         after = lined | (p_em >= bars["safety_line"])
         ment, plain_n = topic[:n] & ~is_em[:n], ~topic[:n] & np.array([not g.startswith("medquad") for g in groups[:n]])
         print(f"  with it, out of fold: red-flag mentions that are not emergencies lined {after[ment].mean():.4f}, "
@@ -583,6 +591,14 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
     bars["greeting_crisis_line"] = greeting_crisis_bar(built(bars), c_everyone, report["oof"], labels[c_rows],
                                                        bars["crisis_line"], vectors)
     return built(bars)
+
+
+def topic_veto_bar(t_oof: np.ndarray, learned_only: np.ndarray) -> float:
+    """The topic head's veto on the network's own escalations (no red flag read by the rules, not even in
+    context): 0.9 of the lowest out-of-fold topic p of the emergencies escalated that way, on a 0.01 grid
+    (so out of fold it stops none of them); 0 when there are none."""
+    low = t_oof[learned_only & ~np.isnan(t_oof)]
+    return round(float(np.floor(0.9 * float(low.min()) * 100)) / 100, 2) if len(low) else 0.0
 
 
 def calibrate(p_em, p_int, y, asserted, groups, disposition, p_dis=None, p_route=None,
@@ -649,7 +665,7 @@ def main() -> int:
     ap.add_argument("--bow-weight", type=float, default=1.0)
     ap.add_argument("--dry-run", action="store_true", help="cross-validate and calibrate only; write nothing")
     ap.add_argument("--heads-only", "--crisis-only", dest="heads_only", action="store_true",
-                    help="refit only the crisis and red-flag topic heads and their bars, and the safety-line bar, "
+                    help="refit only the crisis and red-flag topic heads and their bars, the safety-line bar and the topic veto, "
                          "into --out (the other heads as they are; needs the last full run's out-of-fold cache)")
     ap.add_argument("--recalibrate", action="store_true",
                     help="recompute the thresholds from the last run's out-of-fold probabilities into the model")
@@ -679,7 +695,7 @@ def main() -> int:
             arrays = dict(z)
         kept = dict(zip(arrays["threshold_names"].tolist(), arrays["threshold_values"].tolist()))
         # the extra heads' bars and the safety line set beside the topic head are theirs (--heads-only)
-        for name in ("crisis", "crisis_line", "greeting_crisis_line", "topic_line") + (("safety_line",) if "topic_line" in kept else ()):
+        for name in ("crisis", "crisis_line", "greeting_crisis_line", "topic_line", "topic_veto") + (("safety_line",) if "topic_line" in kept else ()):
             if name in kept:
                 thresholds[name] = kept[name]
         arrays |= {"threshold_names": np.array(list(thresholds)),

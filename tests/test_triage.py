@@ -281,6 +281,37 @@ def test_the_line_bars_keep_the_tuning_authors_red_flag_mentions_and_missed_emer
     assert train_triage.safety_line_bar(p, ~missed, lined, np.ones(4, bool), tuning, 1.0, 0.24) == 0.05
 
 
+def test_a_network_escalation_with_no_red_flag_read_and_no_red_flag_topic_gets_the_lines_instead(classify):
+    # the network reads "will the pain go away" as a crisis (p 0.97); no rule reads a red flag in it and the topic
+    # head puts it below every emergency the network escalates alone in its training, out of fold
+    tri = classify("will the pain go away")
+    t = tri.scores
+    assert tri.route != EMERGENCY and not t["findings"] and t["topic_vetoed"], t
+    assert t["p_emergency"] >= LearnedTriage().thresholds["emergency"] and t["p_topic"] < LearnedTriage().thresholds["topic_veto"]
+    assert tri.safety_line and tri.crisis_line
+
+
+@pytest.mark.parametrize("text", ["my dad is grey and sweaty and says his jaw and left arm ache, he's 70",
+                                  "I've been saving up my pills for a while now. tonight's the night"])
+def test_the_topic_veto_leaves_emergencies_the_network_reads_alone(classify, text):
+    tri = classify(text)
+    assert tri.route == EMERGENCY and not tri.scores.get("topic_vetoed"), tri.scores
+
+
+def test_the_topic_veto_bar_is_below_every_emergency_the_network_escalates_alone():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "evals"))
+    import train_triage
+
+    p = np.array([0.5, 0.2, np.nan, 0.01])
+    alone = np.array([True, True, True, False])  # the last one is not escalated by the network alone
+    assert train_triage.topic_veto_bar(p, alone) == 0.18  # 0.9 of the lowest, 0.2, on a 0.01 grid; nan left out
+    assert train_triage.topic_veto_bar(p, np.zeros(4, bool)) == 0.0
+    assert 0.0 < LearnedTriage().thresholds["topic_veto"] < LearnedTriage().thresholds["topic_line"]
+
+
 def test_the_crisis_veto_never_stops_an_attempt_under_way(classify):
     tri = classify("my roommate locked himself in the bathroom and texted me goodbye, theres blood under the door")
     assert tri.route == EMERGENCY and tri.disposition == "911"
