@@ -105,6 +105,7 @@ def score(rows: list[dict]) -> dict:
     ans = [r for r in rows if r["kind"] == "answerable"]
     oos = [r for r in rows if r["kind"] == "out_of_scope"]
     answered = [r for r in ans if r["route"] == "answer"]
+    replied = [r for r in rows if r["route"] != "emergency"]  # every reply but an escalation
     ratio = lambda a, b: round(a / b, 4) if b else None  # noqa: E731
     return {
         "answerable": len(ans), "out_of_scope": len(oos),
@@ -117,11 +118,9 @@ def score(rows: list[dict]) -> dict:
         "citation_precision": ratio(sum(r["carrying"] for r in answered), sum(r["sentences"] for r in answered)),
         "sentences_per_answer": ratio(sum(r["sentences"] for r in answered), len(answered)),
         # the triage lines on replies that are not escalations (these questions are about no emergency)
-        "line_911": ratio(sum(r["line_911"] for r in rows if r["route"] != "emergency"),
-                          sum(r["route"] != "emergency" for r in rows)),
-        "line_crisis": ratio(sum(r["line_crisis"] for r in rows if r["route"] != "emergency"),
-                             sum(r["route"] != "emergency" for r in rows)),
-        "not_escalated": ratio(sum(r["route"] != "emergency" for r in rows), len(rows)),
+        "line_911": ratio(sum(r["line_911"] for r in replied), len(replied)),
+        "line_crisis": ratio(sum(r["line_crisis"] for r in replied), len(replied)),
+        "not_escalated": ratio(len(replied), len(rows)),
     }
 
 

@@ -555,28 +555,31 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
         n = len(rows)
         kept = dict(zip(arrays["threshold_names"].tolist(), arrays["threshold_values"].tolist()))
         p_em, p_int = cv["p_em"], cv["p_int"]
-        esc = (cv["asserted"] & (p_em >= kept["rule_veto"])) | (
-            (p_em >= kept["emergency"]) & (p_int[:, INTENTS.index("emergency")] >= kept["emergency_intent"]))
+        # the network's own escalations, and with the rules' (a red flag asserted, not talked down)
+        network = (p_em >= kept["emergency"]) & (p_int[:, INTENTS.index("emergency")] >= kept["emergency_intent"])
+        esc = (cv["asserted"] & (p_em >= kept["rule_veto"])) | network
         lined = cv["found"] | (p_int[:, INTENTS.index("context")] >= 0.5) | (np.nan_to_num(t_oof[:n]) >= t_bar)
-        em = is_em[:n] & np.array([not g.startswith("medquad") for g in groups[:n]])
+        written = np.array([not g.startswith("medquad") for g in groups[:n]])
+        em = is_em[:n] & written
         tuning = np.char.startswith(groups[:n].astype(str), "tuning/")
         # no fewer missed emergencies lined out of fold than by the bar calibrate() sets without the topic head
         plain_bar = line_below(p_em[em & tuning], kept["emergency"])
         before = cv["found"] | (p_int[:, INTENTS.index("context")] >= 0.5) | (p_em >= plain_bar)
         share = float(before[em & ~esc].mean())
         bars["safety_line"] = safety_line_bar(p_em, esc, lined, em, tuning, share, kept["emergency"])
-        learned_only = (p_em >= kept["emergency"]) & (p_int[:, INTENTS.index("emergency")] >= kept["emergency_intent"]) & ~cv["found"]
-        bars["topic_veto"] = topic_veto_bar(t_oof[:n], em & learned_only)
-        vetoed = ~is_em[:n] & learned_only & (np.nan_to_num(t_oof[:n], nan=1.0) < bars["topic_veto"])
-        print(f"topic veto: bar {bars['topic_veto']} (0.9 of the lowest out-of-fold topic p of the {int((em & learned_only).sum())} "
-              f"emergencies the network escalates with no red flag read); out of fold it would stop "
-              f"{int(vetoed.sum())} of {int((~is_em[:n] & learned_only & (groups[:n] != 'medquad')).sum())} such escalations of non-emergencies")
         after = lined | (p_em >= bars["safety_line"])
-        ment, plain_n = topic[:n] & ~is_em[:n], ~topic[:n] & np.array([not g.startswith("medquad") for g in groups[:n]])
+        ment, plain_n = topic[:n] & ~is_em[:n], ~topic[:n] & written
         print(f"  with it, out of fold: red-flag mentions that are not emergencies lined {after[ment].mean():.4f}, "
               f"plain messages lined {after[plain_n].mean():.4f}")
         print(f"safety line: emergency-head bar {bars['safety_line']} (calibrate's {plain_bar}); out of "
               f"fold {int((em & ~esc).sum())} emergencies not escalated, lined {share:.4f} before -> {after[em & ~esc].mean():.4f}")
+        alone = network & ~cv["found"]  # no red flag read anywhere in the message
+        bars["topic_veto"] = topic_veto_bar(t_oof[:n], em & alone)
+        others = ~is_em[:n] & written & alone
+        vetoed = others & (np.nan_to_num(t_oof[:n], nan=1.0) < bars["topic_veto"])
+        print(f"topic veto: bar {bars['topic_veto']} (0.9 of the lowest out-of-fold topic p of the {int((em & alone).sum())} "
+              f"emergencies the network escalates with no red flag read); out of fold it would stop "
+              f"{int(vetoed.sum())} of {int(others.sum())} such escalations of non-emergencies")
 
     def built(bars: dict) -> dict:
         kept = {str(k): float(v) for k, v in zip(arrays["threshold_names"].tolist(), arrays["threshold_values"])
