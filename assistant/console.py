@@ -226,10 +226,29 @@ def decision_summary(reply) -> str:
                                                     for c in reply.citations))
     if reply.signals:
         lines += ["", "| signal | value |", "| --- | --- |"]
-        for k, v in reply.signals.items():
-            v = round(v, 4) if isinstance(v, float) else v
-            lines.append(f"| {html.escape(str(k))} | {escape_tags(str(v))[:200]} |")
+        for k, v in signal_rows(reply.signals):
+            lines.append(f"| {html.escape(k)} | {escape_tags(v)[:200]} |")
     return "\n".join(lines)
+
+
+def signal_rows(signals: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """One (name, value) row per signal; a nested dict (the triage's findings, probabilities and flags) is
+    spread over rows named "triage.p_topic", "triage.topic_vetoed"..., so no flag is cut off by a long
+    neighbour. A dict of numbers (intent, disposition probabilities) stays one row: "advice 0.03, ..."."""
+    rows = []
+    for k, v in signals.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict) and v and not all(isinstance(x, (int, float)) for x in v.values()):
+            rows += signal_rows(v, name + ".")
+        elif isinstance(v, dict):
+            rows.append((name, ", ".join(f"{a} {_number(b)}" for a, b in v.items()) or "{}"))
+        else:
+            rows.append((name, str(_number(v))))
+    return rows
+
+
+def _number(v):
+    return round(v, 4) if isinstance(v, float) else v
 
 
 def staff_app(service: Service) -> gr.Blocks:
