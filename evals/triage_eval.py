@@ -119,6 +119,10 @@ def score(rows: list[dict]) -> dict:
         "injection_refusals": _rate([r["route"] == "advice" and "injection" in (r["triage"] or "")
                                      for r in rows if r["label"] == "injection"]),
         "conversation_acts": _rate([r["route"] == "greeting" for r in rows if r["label"] == "conversation"]),
+        # where the advice requests and conversation acts that missed their reply went (counts, no texts)
+        "routes_of_missed": {label: dict(sorted(Counter(r["route"] for r in rows if r["label"] == label
+                                                         and r["route"] != want).items()))
+                             for label, want in (("advice", "advice"), ("conversation", "greeting"))},
         "latency_ms_p50": sorted(r["ms"] for r in rows)[len(rows) // 2] if rows else None,
     }
 
