@@ -128,7 +128,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed-index", default="index")
     ap.add_argument("--library-index", default="runs/library/index")
-    ap.add_argument("--halves", nargs="*", default=["tuning", "training", "heldout", "heldout2", "heldout3"])
+    ap.add_argument("--halves", nargs="*", default=["tuning", "training", "heldout", "heldout2", "heldout3", "heldout4"])
     ap.add_argument("--out", default="runs/answers_eval.json")
     ap.add_argument("--fail-under", nargs="*", default=[], help="half:corpus:metric=floor")
     args = ap.parse_args()
