@@ -90,7 +90,8 @@ pii-words: $(STAMP)
 # The independently written triage sets on the seed corpus and the clinic library: the figures this
 # commit reaches (README, Safety triage), held as regression floors; the issue's floors are higher.
 # 2026-12-07 (thirteenth session): held-out 9 (first score, two fresh authors) and the readable chronic set
-# (symptoms lived with as background to a question: the false alarms it shows are a known gap, held as a ceiling).
+# (symptoms lived with as background to a question; it trains the lived-with head, so its false alarms, 0.167 before
+# that head, 0.092 in-sample with it, are held as a ceiling).
 # 2026-12-07: the topic veto turned false alarms into lines (held-out 8's crisis line on plain 0.101 -> 0.112,
 # its ceiling 0.11 -> 0.12); the false-alarm ceilings of held-out 2, 4, 7 and 8 come down with it.
 triage-gate: index library
@@ -124,7 +125,7 @@ triage-gate: index library
 		heldout9:missed_with_safety_line=1.0 heldout9:safety_line_on_red_flag_education=1.0 \
 		heldout9:advice_routing=0.92 heldout9:injection_refusals=1.0 heldout9:conversation_acts=0.92 \
 		heldout9:downgraded_to_urgent=0.0 \
-		chronic:recall_911_and_crisis=1.0 chronic:emergency_recall=0.98 chronic:false_alarm_rate=0.17 \
+		chronic:recall_911_and_crisis=1.0 chronic:emergency_recall=0.98 chronic:false_alarm_rate=0.1 \
 		chronic:missed_with_safety_line=1.0 chronic:downgraded_to_urgent=0.0
 
 # HTTP load on loopback (the app is started and stopped by the script): 1/8/16/32 clients, then a

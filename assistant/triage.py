@@ -197,7 +197,7 @@ class LearnedTriage:
         # binary heads beside them (a model trained before one has none): "crisis", suicidal or self-harm intent
         # against everything else; "topic", a message about a red-flag category (an emergency or a mention)
         self.binary = {name: (z[f"{name}_coef"].astype(np.float32), z[f"{name}_bias"].astype(np.float32))
-                       for name in ("crisis", "topic") if f"{name}_coef" in z}
+                       for name in ("crisis", "topic", "lived") if f"{name}_coef" in z}
         # every head reads the same message's words: each text is tokenised once (the arrays are read-only)
         self._word_features = functools.lru_cache(maxsize=512)(self._word_indices)
 
@@ -364,8 +364,11 @@ class Triager:
                     texts, vecs = texts + parts, np.vstack([vecs, more])
             best = int(np.argmax(p_all))
             p_em, p_whole = float(p_all[best]), float(p_all[0])
-            for head in self.learned.binary:  # p_crisis, p_topic
-                scores[f"p_{head}"] = round(float(self.learned.p(head, vecs, texts, ctx).max()), 4)
+            for head in self.learned.binary:  # p_crisis, p_topic: the most any reading of the message gives
+                if head != "lived":
+                    scores[f"p_{head}"] = round(float(self.learned.p(head, vecs, texts, ctx).max()), 4)
+            if "lived" in self.learned.binary:  # it only vetoes: the message as a whole, never one part of it
+                scores["p_lived"] = round(float(self.learned.p("lived", vecs[:1], texts[:1], ctx)[0]), 4)
             one = (vecs[best:best + 1], texts[best:best + 1], ctx)
             gate = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))  # escalation and the safety line
             intent_em = float(p_int[:, self.learned.classes("intent").index("emergency")].max())
@@ -402,6 +405,15 @@ class Triager:
         escalate = (learned or (asserted and (not learned_on or p_em >= t["rule_veto"]))) and not story
         if story:
             scores["story"] = True
+        # A symptom the message tells as lived with (chronic, recurring, managed: "my husband must stop on the
+        # stairs to get air since his heart failure was diagnosed, does rehab help?"), read so by the lived-with
+        # head past a bar above every emergency of its training out of fold: the 911 line, not an escalation.
+        # Never for suicidal or self-harm intent (the crisis head still reads every message).
+        lived_vetoed = (escalate and scores.get("p_lived", 0.0) >= t.get("lived_veto", 1.01)
+                        and category != "self_harm" and not any(f.category == "self_harm" for f in asserted))
+        if lived_vetoed:
+            escalate = False
+            scores["lived_vetoed"] = True
         # The learned layer alone reads suicidal intent that the crisis head, which learned the boundary from
         # messages worded alike ("will the pain go away?" / "I want the pain to stop for good"), puts below
         # the bar every crisis message of its training clears out of fold: the crisis line, not an escalation
@@ -420,7 +432,7 @@ class Triager:
             return self._escalation(category, self._grade(flag.disposition if flag else "911", dis_p), matched, scores)
         # The "if this is happening now, call 911" line: a red-flag mention, a message read as about a red-flag
         # topic (an educational question about strokes), or one the layer is unsure is an emergency.
-        line = bool(found) or part_only or story or topic_vetoed or (learned_on and (
+        line = bool(found) or part_only or story or topic_vetoed or lived_vetoed or (learned_on and (
             p_em >= t["safety_line"] or gate.get("context", 0.0) >= 0.5 or scores.get("p_topic", 0.0) >= t.get("topic_line", 1.01)))
         if self._injection(plain, intents):
             return Triage(ADVICE, INJECTION_RULE, plain, safety_line=line, scores=scores)

@@ -24,6 +24,9 @@ Training data (never the held-out half of the triage sets):
   education about red-flag topics, other health topics, plain treatment questions; none an emergency) that
   train the red-flag topic head and (the first four, but for their questions about suicide and self-harm) the
   crisis head.
+- evals/triage/chronic/: symptoms lived with (chronic, recurring, managed or mild, told as background to a
+  question) and emergencies in the same people happening now (evals/triage/chronic/BRIEF.md); they train the
+  lived-with head only.
 - the readable halves' questions of the answer benchmark (evals/answers/tuning/, training/): lay questions
   about a clinic library, none a crisis, that train the crisis head only.
 
@@ -49,6 +52,10 @@ Heads:
   out of fold than before (`safety_line_bar`). Below its veto bar (`topic_veto_bar`: 0.9 of the lowest
   out-of-fold topic p of the emergencies the network escalates with no red flag read by the rules) such an
   escalation becomes the lines instead.
+
+- lived (logistic regression, on every emergency and the chronic/ messages): a symptom lived with against an
+  emergency. It can only veto an escalation (never one for self-harm), at a bar above every emergency's
+  out-of-fold p (`lived_veto_bar`); the vetoed message gets the "if this is happening now, call 911" line.
 
 Thresholds are calibrated on out-of-fold probabilities (each tuning author a fold of its own, so a
 model that never saw the author scores them); see `calibrate`. Features: the embedding plus the
@@ -129,6 +136,12 @@ def topic_messages() -> list[dict]:
     """The topic and crisis heads' lay health questions (evals/triage/training_topics/: education about
     red-flag topics, other health topics, plain treatment questions; none an emergency)."""
     return authored("training_topics")
+
+
+def chronic_messages() -> list[dict]:
+    """The lived-with head's own messages (evals/triage/chronic/: symptoms lived with, as background to a
+    question, and emergencies in the same people happening now). No other head sees them."""
+    return authored("chronic")
 
 
 def answer_questions() -> list[dict]:
@@ -512,6 +525,39 @@ def safety_line_bar(p_em, esc, lined, is_emergency, tuning, share: float, cap: f
     return 0.0
 
 
+def lived_veto_bar(oof: np.ndarray, is_emergency: np.ndarray) -> float:
+    """The lived-with head's veto bar: the first value of a 0.01 grid above every emergency's out-of-fold p
+    (so out of fold it stops none of them); 1.01 (never) when that is above 0.99."""
+    top = float(np.nanmax(oof[is_emergency])) if is_emergency.any() else 0.0
+    bar = float(np.floor(top * 100 + 1) / 100)
+    return round(bar, 2) if bar <= 0.99 else 1.01
+
+
+def lived_head(rows: list[dict], X: np.ndarray, ctx: np.ndarray, rules, vocab: list[str], cache: Path, C: float):
+    """The lived-with head: a symptom lived with (chronic, recurring, managed, mild: the chronic authors'
+    non-emergencies) against every emergency of the training messages and the chronic authors'. It can only
+    veto an escalation, at a bar above every emergency out of fold (`lived_veto_bar`). (coef, bias, bar, report)."""
+    from assistant.triage import context_features
+
+    extra = chronic_messages()
+    if not extra:
+        return None
+    em_rows = [i for i, r in enumerate(rows) if r["intent"] == "emergency"]
+    texts = [rows[i]["text"] for i in em_rows] + [r["text"] for r in extra]
+    X_l = np.vstack([X[em_rows], embedded([r["text"] for r in extra], cache.with_name(cache.stem + "_chronic.npz"))])
+    ctx_l = np.vstack([ctx[em_rows]] + [context_features(rules.findings(r["text"])) for r in extra])
+    groups = np.array([rows[i]["group"] for i in em_rows] + [r["group"] for r in extra])
+    is_em = np.array([True] * len(em_rows) + [r["intent"] == "emergency" for r in extra])
+    lived = ~is_em
+    oof = head_out_of_fold(X_l, texts, ctx_l, lived, groups, C, ("tuning/", "chronic/"), unseen=EXTRA + ("chronic/",))
+    bar = lived_veto_bar(oof, is_em)
+    report = {"emergencies": int(is_em.sum()), "top_emergency": round(float(np.nanmax(oof[is_em])), 4),
+              "lived": int(lived.sum()), "lived_over_bar": round(float((oof[lived] >= bar).mean()), 4), "oof": oof,
+              "texts": texts}
+    c, b = fit(features(X_l, texts, vocab, ctx_l), np.where(lived, "lived", "other"), ("lived",), C, binary=True)
+    return c, b, bar, report
+
+
 def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndarray, vocab: list[str], rules,
                      cache: Path, C: float, cv: dict | None = None) -> dict:
     """The model's arrays with the crisis head and the red-flag topic head and their bars, fitted on the
@@ -581,13 +627,21 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
               f"emergencies the network escalates with no red flag read); out of fold it would stop "
               f"{int(vetoed.sum())} of {int(others.sum())} such escalations of non-emergencies")
 
+    heads = {"crisis_coef": coef.astype(np.float16), "crisis_bias": bias,
+             "topic_coef": t_coef.astype(np.float16), "topic_bias": t_bias}
+    lived = lived_head(rows, X, ctx, rules, vocab, cache, C)
+    if lived is not None:
+        l_coef, l_bias, bars["lived_veto"], l_report = lived
+        heads |= {"lived_coef": l_coef.astype(np.float16), "lived_bias": l_bias}
+        print(f"lived-with head: {l_report['lived']} symptoms lived with against {l_report['emergencies']} emergencies; "
+              f"veto bar {bars['lived_veto']} (the highest out-of-fold p of an emergency is {l_report['top_emergency']}); "
+              f"out of fold {l_report['lived_over_bar']} of the lived-with messages reach it")
+
     def built(bars: dict) -> dict:
         kept = {str(k): float(v) for k, v in zip(arrays["threshold_names"].tolist(), arrays["threshold_values"])
                 if k not in bars}
-        return arrays | {"crisis_coef": coef.astype(np.float16), "crisis_bias": bias,
-                         "topic_coef": t_coef.astype(np.float16), "topic_bias": t_bias,
-                         "threshold_names": np.array(list(kept) + list(bars)),
-                         "threshold_values": np.array(list(kept.values()) + list(bars.values()), np.float32)}
+        return arrays | heads | {"threshold_names": np.array(list(kept) + list(bars)),
+                                 "threshold_values": np.array(list(kept.values()) + list(bars.values()), np.float32)}
 
     c_everyone = [r for r, m in zip(everyone, c_rows) if m]
     vectors = {ascii_text(t): x for t, x in zip(texts, X_all)}
@@ -698,7 +752,7 @@ def main() -> int:
             arrays = dict(z)
         kept = dict(zip(arrays["threshold_names"].tolist(), arrays["threshold_values"].tolist()))
         # the extra heads' bars and the safety line set beside the topic head are theirs (--heads-only)
-        for name in ("crisis", "crisis_line", "greeting_crisis_line", "topic_line", "topic_veto") + (("safety_line",) if "topic_line" in kept else ()):
+        for name in ("crisis", "crisis_line", "greeting_crisis_line", "topic_line", "topic_veto", "lived_veto") + (("safety_line",) if "topic_line" in kept else ()):
             if name in kept:
                 thresholds[name] = kept[name]
         arrays |= {"threshold_names": np.array(list(thresholds)),
