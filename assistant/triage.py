@@ -364,11 +364,9 @@ class Triager:
                     texts, vecs = texts + parts, np.vstack([vecs, more])
             best = int(np.argmax(p_all))
             p_em, p_whole = float(p_all[best]), float(p_all[0])
-            for head in self.learned.binary:  # p_crisis, p_topic: the most any reading of the message gives
-                if head != "lived":
-                    scores[f"p_{head}"] = round(float(self.learned.p(head, vecs, texts, ctx).max()), 4)
-            if "lived" in self.learned.binary:  # it only vetoes: the message as a whole, never one part of it
-                scores["p_lived"] = round(float(self.learned.p("lived", vecs[:1], texts[:1], ctx)[0]), 4)
+            for head in self.learned.binary:  # p_crisis, p_topic: the most any reading of the message gives;
+                read = slice(1) if head == "lived" else slice(None)  # p_lived, which only vetoes: the whole message
+                scores[f"p_{head}"] = round(float(self.learned.p(head, vecs[read], texts[read], ctx).max()), 4)
             one = (vecs[best:best + 1], texts[best:best + 1], ctx)
             gate = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))  # escalation and the safety line
             intent_em = float(p_int[:, self.learned.classes("intent").index("emergency")].max())

@@ -552,8 +552,7 @@ def lived_head(rows: list[dict], X: np.ndarray, ctx: np.ndarray, rules, vocab: l
     oof = head_out_of_fold(X_l, texts, ctx_l, lived, groups, C, ("tuning/", "chronic/"), unseen=EXTRA + ("chronic/",))
     bar = lived_veto_bar(oof, is_em)
     report = {"emergencies": int(is_em.sum()), "top_emergency": round(float(np.nanmax(oof[is_em])), 4),
-              "lived": int(lived.sum()), "lived_over_bar": round(float((oof[lived] >= bar).mean()), 4), "oof": oof,
-              "texts": texts}
+              "lived": int(lived.sum()), "lived_over_bar": round(float((oof[lived] >= bar).mean()), 4)}
     c, b = fit(features(X_l, texts, vocab, ctx_l), np.where(lived, "lived", "other"), ("lived",), C, binary=True)
     return c, b, bar, report
 
@@ -722,7 +721,7 @@ def main() -> int:
     ap.add_argument("--bow-weight", type=float, default=1.0)
     ap.add_argument("--dry-run", action="store_true", help="cross-validate and calibrate only; write nothing")
     ap.add_argument("--heads-only", "--crisis-only", dest="heads_only", action="store_true",
-                    help="refit only the crisis and red-flag topic heads and their bars, the safety-line bar and the topic veto, "
+                    help="refit only the crisis, red-flag topic and lived-with heads and their bars, the safety-line bar and the topic veto, "
                          "into --out (the other heads as they are; needs the last full run's out-of-fold cache)")
     ap.add_argument("--recalibrate", action="store_true",
                     help="recompute the thresholds from the last run's out-of-fold probabilities into the model")
@@ -771,7 +770,7 @@ def main() -> int:
         ctx = np.vstack([context_features(fs) for fs in found])
         np.savez_compressed(args.out, **with_extra_heads(arrays, rows, X, ctx, arrays["vocab"].tolist(), rules, cache,
                                                          args.C, cv | {"found": np.array([bool(fs) for fs in found])}))
-        print(f"wrote the crisis and topic heads and the line bars into {args.out}")
+        print(f"wrote the crisis, topic and lived-with heads and the line and veto bars into {args.out}")
         return 0
     asserted = np.array([any(f.asserted for f in fs) for fs in found])
     ctx = np.vstack([context_features(fs) for fs in found])
