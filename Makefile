@@ -92,6 +92,9 @@ pii-words: $(STAMP)
 # 2026-12-07 (thirteenth session): held-out 9 (first score, two fresh authors) and the readable chronic set
 # (symptoms lived with as background to a question; it trains the lived-with head, so its false alarms, 0.167 before
 # that head, 0.092 in-sample with it, are held as a ceiling).
+# 2026-12-07 (fourteenth session): the anticipate set (readable; asking what might happen vs an emergency now: it
+# trains the anticipated head, false alarms 0.108 before it, 0.058 in-sample with it, held as a ceiling) and
+# held-out 10 (two fresh authors of the same brief; first score 0.117 false alarms, 0.108 with the head).
 # 2026-12-07: the topic veto turned false alarms into lines (held-out 8's crisis line on plain 0.101 -> 0.112,
 # its ceiling 0.11 -> 0.12); the false-alarm ceilings of held-out 2, 4, 7 and 8 come down with it.
 triage-gate: index library
@@ -126,7 +129,11 @@ triage-gate: index library
 		heldout9:advice_routing=0.92 heldout9:injection_refusals=1.0 heldout9:conversation_acts=0.92 \
 		heldout9:downgraded_to_urgent=0.0 \
 		chronic:recall_911_and_crisis=1.0 chronic:emergency_recall=0.98 chronic:false_alarm_rate=0.1 \
-		chronic:missed_with_safety_line=1.0 chronic:downgraded_to_urgent=0.0
+		chronic:missed_with_safety_line=1.0 chronic:downgraded_to_urgent=0.0 \
+		anticipate:recall_911_and_crisis=1.0 anticipate:emergency_recall=1.0 anticipate:false_alarm_rate=0.07 \
+		anticipate:downgraded_to_urgent=0.0 \
+		heldout10:recall_911_and_crisis=1.0 heldout10:emergency_recall=1.0 heldout10:false_alarm_rate=0.12 \
+		heldout10:downgraded_to_urgent=0.0
 
 # HTTP load on loopback (the app is started and stopped by the script): 1/8/16/32 clients, then a
 # bounded 32-client soak (SOAK_SECONDS, default 180) reporting errors and latency over time.

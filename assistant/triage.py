@@ -35,6 +35,9 @@ MODEL_PATH = weights.MODELS / "triage.npz"
 # A pair of sentences of a long message that the message as a whole does not carry escalates on its own
 # only at or above this learned probability (see Triager.classify).
 PART_ALONE = 0.9
+# The veto heads (evals/train_triage.py VETO_HEADS): a red-flag symptom lived with ("lived") or asked about as
+# something that might happen ("anticipated"), against an emergency now; each can only veto an escalation.
+VETO_HEADS = ("lived", "anticipated")
 PARTS_WORDS = 30  # a message of more words is also read two sentences at a time (Triager._parts)
 # A story: a message of at least STORY_WORDS words that the learned layer reads, as a whole, as a past,
 # denied or hypothetical mention (intent "context" >= STORY_CONTEXT) and not as an emergency (p below the
@@ -195,9 +198,10 @@ class LearnedTriage:
         self.thresholds = {k: float(v) for k, v in zip(z["threshold_names"].tolist(), z["threshold_values"])}
         self.dim = self.heads["intent"][0].shape[1] - len(self.vocab) - N_CONTEXT
         # binary heads beside them (a model trained before one has none): "crisis", suicidal or self-harm intent
-        # against everything else; "topic", a message about a red-flag category (an emergency or a mention)
+        # against everything else; "topic", a message about a red-flag category (an emergency or a mention);
+        # the veto heads (VETO_HEADS), a red-flag symptom told as not happening now
         self.binary = {name: (z[f"{name}_coef"].astype(np.float32), z[f"{name}_bias"].astype(np.float32))
-                       for name in ("crisis", "topic", "lived") if f"{name}_coef" in z}
+                       for name in ("crisis", "topic") + VETO_HEADS if f"{name}_coef" in z}
         # every head reads the same message's words: each text is tokenised once (the arrays are read-only)
         self._word_features = functools.lru_cache(maxsize=512)(self._word_indices)
 
@@ -365,7 +369,7 @@ class Triager:
             best = int(np.argmax(p_all))
             p_em, p_whole = float(p_all[best]), float(p_all[0])
             for head in self.learned.binary:  # p_crisis, p_topic: the most any reading of the message gives;
-                read = slice(1) if head == "lived" else slice(None)  # p_lived, which only vetoes: the whole message
+                read = slice(1) if head in VETO_HEADS else slice(None)  # a veto head's, which only vetoes: the whole message
                 scores[f"p_{head}"] = round(float(self.learned.p(head, vecs[read], texts[read], ctx).max()), 4)
             one = (vecs[best:best + 1], texts[best:best + 1], ctx)
             gate = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))  # escalation and the safety line
@@ -403,15 +407,20 @@ class Triager:
         escalate = (learned or (asserted and (not learned_on or p_em >= t["rule_veto"]))) and not story
         if story:
             scores["story"] = True
-        # A symptom the message tells as lived with (chronic, recurring, managed: "my husband must stop on the
-        # stairs to get air since his heart failure was diagnosed, does rehab help?"), read so by the lived-with
-        # head past a bar above every emergency of its training out of fold: the 911 line, not an escalation.
-        # Never for suicidal or self-harm intent (the crisis head still reads every message).
-        lived_vetoed = (escalate and scores.get("p_lived", 0.0) >= t.get("lived_veto", 1.01)
-                        and category != "self_harm" and not any(f.category == "self_harm" for f in asserted))
-        if lived_vetoed:
+        # A red-flag symptom the message tells as not happening now, read so by a veto head past its bar (above
+        # every emergency of its training out of fold): lived with (chronic, recurring, managed: "my
+        # husband must stop on the stairs to get air since his heart failure was diagnosed, does rehab help?") or
+        # asked about as what might happen ("will I feel dizzy afterwards?"): the 911 line, not an escalation.
+        # Never for a message read as suicidal or self-harm intent (by the rules, the category head, or the crisis
+        # head at its line bar).
+        harm = (category == "self_harm" or any(f.category == "self_harm" for f in asserted)
+                or scores.get("p_crisis", 0.0) >= t.get("crisis_line", 0.0))
+        vetoed = [head for head in VETO_HEADS if scores.get(f"p_{head}", 0.0) >= t.get(f"{head}_veto", 1.01)]
+        if escalate and vetoed and not harm:
             escalate = False
-            scores["lived_vetoed"] = True
+            scores |= {f"{head}_vetoed": True for head in vetoed}
+        else:
+            vetoed = []
         # The learned layer alone reads suicidal intent that the crisis head, which learned the boundary from
         # messages worded alike ("will the pain go away?" / "I want the pain to stop for good"), puts below
         # the bar every crisis message of its training clears out of fold: the crisis line, not an escalation
@@ -430,7 +439,7 @@ class Triager:
             return self._escalation(category, self._grade(flag.disposition if flag else "911", dis_p), matched, scores)
         # The "if this is happening now, call 911" line: a red-flag mention, a message read as about a red-flag
         # topic (an educational question about strokes), or one the layer is unsure is an emergency.
-        line = bool(found) or part_only or story or topic_vetoed or lived_vetoed or (learned_on and (
+        line = bool(found) or part_only or story or topic_vetoed or bool(vetoed) or (learned_on and (
             p_em >= t["safety_line"] or gate.get("context", 0.0) >= 0.5 or scores.get("p_topic", 0.0) >= t.get("topic_line", 1.01)))
         if self._injection(plain, intents):
             return Triage(ADVICE, INJECTION_RULE, plain, safety_line=line, scores=scores)

@@ -27,6 +27,9 @@ Training data (never the held-out half of the triage sets):
 - evals/triage/chronic/: symptoms lived with (chronic, recurring, managed or mild, told as background to a
   question) and emergencies in the same people happening now (evals/triage/chronic/BRIEF.md); they train the
   lived-with head only.
+- evals/triage/anticipate/: questions about what might happen before or after a procedure, a medicine or a
+  vaccine ("will I feel dizzy afterwards?") and emergencies in the same situations happening now
+  (evals/triage/anticipate/BRIEF.md); they train the anticipated head only.
 - the readable halves' questions of the answer benchmark (evals/answers/tuning/, training/): lay questions
   about a clinic library, none a crisis, that train the crisis head only.
 
@@ -53,9 +56,12 @@ Heads:
   out-of-fold topic p of the emergencies the network escalates with no red flag read by the rules) such an
   escalation becomes the lines instead.
 
-- lived (logistic regression, on every emergency and the chronic/ messages): a symptom lived with against an
-  emergency. It can only veto an escalation (never one for self-harm), at a bar above every emergency's
-  out-of-fold p (`lived_veto_bar`); the vetoed message gets the "if this is happening now, call 911" line.
+- the veto heads (logistic regression, each on every emergency and one folder's messages, VETO_HEADS):
+  lived, a symptom lived with (chronic/), and anticipated, a symptom asked about as something that might
+  happen (anticipate/), against an emergency. Each can only veto an escalation, at a bar above the
+  out-of-fold p of every emergency (`veto_bar`), never for a message read as suicidal or self-harm intent
+  (by the rules, the category head or the crisis head's line bar); the vetoed message gets the "if this is
+  happening now, call 911" line.
 
 Thresholds are calibrated on out-of-fold probabilities (each tuning author a fold of its own, so a
 model that never saw the author scores them); see `calibrate`. Features: the embedding plus the
@@ -138,10 +144,9 @@ def topic_messages() -> list[dict]:
     return authored("training_topics")
 
 
-def chronic_messages() -> list[dict]:
-    """The lived-with head's own messages (evals/triage/chronic/: symptoms lived with, as background to a
-    question, and emergencies in the same people happening now). No other head sees them."""
-    return authored("chronic")
+# The veto heads and the folder of evals/triage/ that trains each (its non-emergencies against every emergency;
+# no other head sees those messages). assistant.triage.VETO_HEADS reads them in this order.
+VETO_HEADS = {"lived": "chronic", "anticipated": "anticipate"}
 
 
 def answer_questions() -> list[dict]:
@@ -525,35 +530,40 @@ def safety_line_bar(p_em, esc, lined, is_emergency, tuning, share: float, cap: f
     return 0.0
 
 
-def lived_veto_bar(oof: np.ndarray, is_emergency: np.ndarray) -> float:
-    """The lived-with head's veto bar: the first value of a 0.01 grid above every emergency's out-of-fold p
-    (so out of fold it stops none of them); 1.01 (never) when that is above 0.99."""
+def veto_bar(oof: np.ndarray, is_emergency: np.ndarray) -> float:
+    """A veto head's bar: the first value of a 0.01 grid above every emergency's out-of-fold p (so out of fold
+    it stops none of them); 1.01 (never) when that is above 0.99."""
     top = float(np.nanmax(oof[is_emergency])) if is_emergency.any() else 0.0
     bar = float(np.floor(top * 100 + 1) / 100)
     return round(bar, 2) if bar <= 0.99 else 1.01
 
 
-def lived_head(rows: list[dict], X: np.ndarray, ctx: np.ndarray, rules, vocab: list[str], cache: Path, C: float):
-    """The lived-with head: a symptom lived with (chronic, recurring, managed, mild: the chronic authors'
-    non-emergencies) against every emergency of the training messages and the chronic authors'. It can only
-    veto an escalation, at a bar above every emergency out of fold (`lived_veto_bar`). (coef, bias, bar, report)."""
+def veto_head(folder: str, rows: list[dict], X: np.ndarray, ctx: np.ndarray, rules, vocab: list[str], cache: Path,
+              C: float):
+    """A veto head: one folder's non-emergencies (symptoms lived with; symptoms asked about as what might happen)
+    against every emergency of the training messages and the folder's own. It can only veto an escalation, at a
+    bar above every emergency out of fold (`veto_bar`), self-harm included though the veto never applies to a
+    message read as suicidal or self-harm intent: set above the others only (0.78 for anticipated, not 0.95),
+    it vetoed an urgent emergency of an unseen author (held-out 3, p 0.82). (coef, bias, bar, report), or
+    None when the folder is empty."""
     from assistant.triage import context_features
 
-    extra = chronic_messages()
+    extra = authored(folder)
     if not extra:
         return None
     em_rows = [i for i, r in enumerate(rows) if r["intent"] == "emergency"]
     texts = [rows[i]["text"] for i in em_rows] + [r["text"] for r in extra]
-    X_l = np.vstack([X[em_rows], embedded([r["text"] for r in extra], cache.with_name(cache.stem + "_chronic.npz"))])
-    ctx_l = np.vstack([ctx[em_rows]] + [context_features(rules.findings(r["text"])) for r in extra])
-    groups = np.array([rows[i]["group"] for i in em_rows] + [r["group"] for r in extra])
-    is_em = np.array([True] * len(em_rows) + [r["intent"] == "emergency" for r in extra])
-    lived = ~is_em
-    oof = head_out_of_fold(X_l, texts, ctx_l, lived, groups, C, ("tuning/", "chronic/"), unseen=EXTRA + ("chronic/",))
-    bar = lived_veto_bar(oof, is_em)
-    report = {"emergencies": int(is_em.sum()), "top_emergency": round(float(np.nanmax(oof[is_em])), 4),
-              "lived": int(lived.sum()), "lived_over_bar": round(float((oof[lived] >= bar).mean()), 4)}
-    c, b = fit(features(X_l, texts, vocab, ctx_l), np.where(lived, "lived", "other"), ("lived",), C, binary=True)
+    X_v = np.vstack([X[em_rows], embedded([r["text"] for r in extra], cache.with_name(f"{cache.stem}_{folder}.npz"))])
+    ctx_v = np.vstack([ctx[em_rows]] + [context_features(rules.findings(r["text"])) for r in extra])
+    everyone = [rows[i] for i in em_rows] + extra
+    groups = np.array([r["group"] for r in everyone])
+    is_em = np.array([r["intent"] == "emergency" for r in everyone])
+    own = ~is_em
+    oof = head_out_of_fold(X_v, texts, ctx_v, own, groups, C, ("tuning/", f"{folder}/"), unseen=EXTRA + (f"{folder}/",))
+    bar = veto_bar(oof, is_em)
+    report = {"emergencies": int(is_em.sum()), "top_emergency": round(float(np.nanmax(oof[is_em])), 4), "own": int(own.sum()),
+              "own_over_bar": round(float((oof[own] >= bar).mean()), 4)}
+    c, b = fit(features(X_v, texts, vocab, ctx_v), np.where(own, "own", "other"), ("own",), C, binary=True)
     return c, b, bar, report
 
 
@@ -628,13 +638,14 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
 
     heads = {"crisis_coef": coef.astype(np.float16), "crisis_bias": bias,
              "topic_coef": t_coef.astype(np.float16), "topic_bias": t_bias}
-    lived = lived_head(rows, X, ctx, rules, vocab, cache, C)
-    if lived is not None:
-        l_coef, l_bias, bars["lived_veto"], l_report = lived
-        heads |= {"lived_coef": l_coef.astype(np.float16), "lived_bias": l_bias}
-        print(f"lived-with head: {l_report['lived']} symptoms lived with against {l_report['emergencies']} emergencies; "
-              f"veto bar {bars['lived_veto']} (the highest out-of-fold p of an emergency is {l_report['top_emergency']}); "
-              f"out of fold {l_report['lived_over_bar']} of the lived-with messages reach it")
+    for name, folder in VETO_HEADS.items():
+        head = veto_head(folder, rows, X, ctx, rules, vocab, cache, C)
+        if head is None:
+            continue
+        v_coef, v_bias, bars[f"{name}_veto"], v_report = head
+        heads |= {f"{name}_coef": v_coef.astype(np.float16), f"{name}_bias": v_bias}
+        print(f"{name} head ({folder}/): {v_report['own']} messages against {v_report['emergencies']} emergencies; veto bar "
+              f"{bars[f'{name}_veto']} (the highest out-of-fold p of an emergency is {v_report['top_emergency']}); out of fold {v_report['own_over_bar']} of its messages reach it")
 
     def built(bars: dict) -> dict:
         kept = {str(k): float(v) for k, v in zip(arrays["threshold_names"].tolist(), arrays["threshold_values"])
@@ -721,7 +732,7 @@ def main() -> int:
     ap.add_argument("--bow-weight", type=float, default=1.0)
     ap.add_argument("--dry-run", action="store_true", help="cross-validate and calibrate only; write nothing")
     ap.add_argument("--heads-only", "--crisis-only", dest="heads_only", action="store_true",
-                    help="refit only the crisis, red-flag topic and lived-with heads and their bars, the safety-line bar and the topic veto, "
+                    help="refit only the crisis, red-flag topic and veto heads and their bars, the safety-line bar and the topic veto, "
                          "into --out (the other heads as they are; needs the last full run's out-of-fold cache)")
     ap.add_argument("--recalibrate", action="store_true",
                     help="recompute the thresholds from the last run's out-of-fold probabilities into the model")
@@ -751,7 +762,7 @@ def main() -> int:
             arrays = dict(z)
         kept = dict(zip(arrays["threshold_names"].tolist(), arrays["threshold_values"].tolist()))
         # the extra heads' bars and the safety line set beside the topic head are theirs (--heads-only)
-        for name in ("crisis", "crisis_line", "greeting_crisis_line", "topic_line", "topic_veto", "lived_veto") + (("safety_line",) if "topic_line" in kept else ()):
+        for name in ("crisis", "crisis_line", "greeting_crisis_line", "topic_line", "topic_veto") + tuple(f"{v}_veto" for v in VETO_HEADS) + (("safety_line",) if "topic_line" in kept else ()):
             if name in kept:
                 thresholds[name] = kept[name]
         arrays |= {"threshold_names": np.array(list(thresholds)),
@@ -770,7 +781,7 @@ def main() -> int:
         ctx = np.vstack([context_features(fs) for fs in found])
         np.savez_compressed(args.out, **with_extra_heads(arrays, rows, X, ctx, arrays["vocab"].tolist(), rules, cache,
                                                          args.C, cv | {"found": np.array([bool(fs) for fs in found])}))
-        print(f"wrote the crisis, topic and lived-with heads and the line and veto bars into {args.out}")
+        print(f"wrote the crisis, topic and veto heads and the line and veto bars into {args.out}")
         return 0
     asserted = np.array([any(f.asserted for f in fs) for fs in found])
     ctx = np.vstack([context_features(fs) for fs in found])
