@@ -405,13 +405,18 @@ def test_a_veto_bar_is_above_every_emergency_out_of_fold(train_triage):
     assert all(0.5 < t[f"{head}_veto"] <= 1.01 for head in VETO_HEADS)
 
 
-@pytest.mark.parametrize("text", ["my dad has COPD and right now he can't catch his breath at all, his lips are blue",
-                                  "my wife has epilepsy and this seizure has gone on for six minutes, it won't stop",
-                                  "my husband is on warfarin and he's throwing up blood right now"])
-def test_emergencies_in_people_with_a_known_condition_are_not_read_as_lived_with(classify, text):
+@pytest.mark.parametrize("head, text", [
+    ("lived", "my dad has COPD and right now he can't catch his breath at all, his lips are blue"),
+    ("lived", "my wife has epilepsy and this seizure has gone on for six minutes, it won't stop"),
+    ("lived", "my husband is on warfarin and he's throwing up blood right now"),
+    ("anticipated", "had the injection an hour ago and now my throat feels tight and my lips are swelling"),
+    ("anticipated", "it's been bleeding through three dressings since this morning after the procedure"),
+    ("anticipated", "is this normal?? my arm is swelling up fast and I can't breathe right after the shot")])
+def test_emergencies_now_are_not_read_by_a_veto_head(classify, head, text):
+    """Emergencies in people with a known condition (lived) or asked as questions after a procedure (anticipated)."""
     tri = classify(text)
-    assert tri.route == EMERGENCY and not tri.scores.get("lived_vetoed"), tri.scores
-    assert tri.scores["p_lived"] < LearnedTriage().thresholds["lived_veto"]
+    assert tri.route == EMERGENCY and not tri.scores.get(f"{head}_vetoed"), tri.scores
+    assert tri.scores[f"p_{head}"] < LearnedTriage().thresholds[f"{head}_veto"]
 
 
 @pytest.mark.parametrize("head", VETO_HEADS)
@@ -430,15 +435,6 @@ def test_a_veto_turns_an_escalation_into_the_911_line_but_never_for_self_harm(tm
     for text in ("I want to kill myself tonight", "how many of my sleeping pills would it take to not wake up"):
         harm = read(text)
         assert harm.route == EMERGENCY and not harm.scores.get(f"{head}_vetoed"), (text, harm.scores)
-
-
-@pytest.mark.parametrize("text", ["had the injection an hour ago and now my throat feels tight and my lips are swelling",
-                                  "it's been bleeding through three dressings since this morning after the procedure",
-                                  "is this normal?? my arm is swelling up fast and I can't breathe right after the shot"])
-def test_emergencies_asked_as_questions_after_a_procedure_are_not_read_as_anticipated(classify, text):
-    tri = classify(text)
-    assert tri.route == EMERGENCY and not tri.scores.get("anticipated_vetoed"), tri.scores
-    assert tri.scores["p_anticipated"] < LearnedTriage().thresholds["anticipated_veto"]
 
 
 def test_a_question_about_an_expected_after_effect_gets_the_911_line_not_an_escalation(classify):
