@@ -415,12 +415,11 @@ class Triager:
         # head at its line bar).
         harm = (category == "self_harm" or any(f.category == "self_harm" for f in asserted)
                 or scores.get("p_crisis", 0.0) >= t.get("crisis_line", 0.0))
-        vetoed = [head for head in VETO_HEADS if scores.get(f"p_{head}", 0.0) >= t.get(f"{head}_veto", 1.01)]
-        if escalate and vetoed and not harm:
+        vetoed = [head for head in VETO_HEADS if escalate and not harm
+                  and scores.get(f"p_{head}", 0.0) >= t.get(f"{head}_veto", 1.01)]
+        if vetoed:
             escalate = False
             scores |= {f"{head}_vetoed": True for head in vetoed}
-        else:
-            vetoed = []
         # The learned layer alone reads suicidal intent that the crisis head, which learned the boundary from
         # messages worded alike ("will the pain go away?" / "I want the pain to stop for good"), puts below
         # the bar every crisis message of its training clears out of fold: the crisis line, not an escalation

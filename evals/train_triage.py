@@ -645,7 +645,8 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
         v_coef, v_bias, bars[f"{name}_veto"], v_report = head
         heads |= {f"{name}_coef": v_coef.astype(np.float16), f"{name}_bias": v_bias}
         print(f"{name} head ({folder}/): {v_report['own']} messages against {v_report['emergencies']} emergencies; veto bar "
-              f"{bars[f'{name}_veto']} (the highest out-of-fold p of an emergency is {v_report['top_emergency']}); out of fold {v_report['own_over_bar']} of its messages reach it")
+              f"{bars[f'{name}_veto']} (the highest out-of-fold p of an emergency is {v_report['top_emergency']}); "
+              f"out of fold {v_report['own_over_bar']} of its messages reach it")
 
     def built(bars: dict) -> dict:
         kept = {str(k): float(v) for k, v in zip(arrays["threshold_names"].tolist(), arrays["threshold_values"])
