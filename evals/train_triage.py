@@ -105,9 +105,10 @@ def authored(folder: str) -> list[dict]:
             for path in sorted((REPO / "evals" / "triage" / folder).glob("*.jsonl")) for r in _jsonl(path)]
 
 
-def messages() -> list[dict]:
-    """Every training message as {"text", "intent", "category", "disposition", "group"}."""
-    rows = authored("training") + authored("tuning")
+def messages(also: tuple[str, ...] = ()) -> list[dict]:
+    """Every training message as {"text", "intent", "category", "disposition", "group"}; `also` names more
+    evals/triage/ folders to join them (an experiment: --also)."""
+    rows = authored("training") + authored("tuning") + [r for folder in also for r in authored(folder)]
     for name in ("questions.jsonl", "triage_tuning.jsonl"):
         for r in _jsonl(REPO / "evals" / name):
             intent = KIND_TO_INTENT[r["kind"]]
@@ -263,10 +264,10 @@ def folds(groups, own: tuple[str, ...] = ("tuning/",), seed: int = 13) -> np.nda
     return np.array([g if g.startswith(own) else f"fold{rng.integers(5)}" for g in (str(x) for x in groups)])
 
 
-def cross_validated(X, texts, y, fold_ids, C, ctx, dis, extra=None):
+def cross_validated(X, texts, y, fold_ids, C, ctx, dis, extra=None, seed: int = 0):
     """Out-of-fold emergency, intent, routing and (for labelled emergencies) disposition probabilities,
     vocabulary refit in each fold. `extra` (vectors, texts, intents, context features) joins every fold's
-    routing head; without it the routing head is the intent head."""
+    routing head; without it the routing head is the intent head. `seed`: the emergency network's."""
     p_em = np.zeros(len(y), np.float32)
     p_int = np.zeros((len(y), len(INTENTS)), np.float32)
     p_route = np.zeros((len(y), len(INTENTS)), np.float32)
@@ -278,7 +279,7 @@ def cross_validated(X, texts, y, fold_ids, C, ctx, dis, extra=None):
         vocab = vocabulary([texts[i] for i in tr])
         F_tr = features(X[tr], [texts[i] for i in tr], vocab, ctx[tr])
         F_te = features(X[test], [t for t, m in zip(texts, test) if m], vocab, ctx[test])
-        p_em[test] = emergency_probs(fit_emergency(F_tr, y[tr] == "emergency"), F_te)
+        p_em[test] = emergency_probs(fit_emergency(F_tr, y[tr] == "emergency", seed), F_te)
         c, b = fit(F_tr, y[tr], INTENTS, C)
         p_int[test] = softmax(np.asarray(F_te @ c.T) + b)
         if extra is None:
@@ -737,12 +738,18 @@ def main() -> int:
                          "into --out (the other heads as they are; needs the last full run's out-of-fold cache)")
     ap.add_argument("--recalibrate", action="store_true",
                     help="recompute the thresholds from the last run's out-of-fold probabilities into the model")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="the emergency network's random seed (0 is shipped; another one measures how much the "
+                         "figures move with the seed alone)")
+    ap.add_argument("--also", nargs="*", default=[], metavar="FOLDER",
+                    help="join these evals/triage/ folders' messages to the main training data (an experiment; the "
+                         "shipped model uses none)")
     args = ap.parse_args()
     BOW_WEIGHT = args.bow_weight
     from assistant.settings import Settings
     from assistant.triage import Triager, context_features
 
-    rows = messages()
+    rows = messages(tuple(args.also))
     texts = [r["text"] for r in rows]
     cache = Path(args.cache)
     X = embedded(texts, cache)
@@ -796,7 +803,7 @@ def main() -> int:
                  np.array([r["intent"] for r in extra_rows]), ctx_x)
         print(f"{len(extra_rows)} intent-only messages: "
               + ", ".join(f"{i} {int((extra[2] == i).sum())}" for i in INTENTS if (extra[2] == i).any()))
-    p_em, p_int, p_dis, p_route = cross_validated(X, texts, y, fold_ids, args.C, ctx, dis, extra)
+    p_em, p_int, p_dis, p_route = cross_validated(X, texts, y, fold_ids, args.C, ctx, dis, extra, args.seed)
     np.savez(CV_CACHE, p_em=p_em, p_int=p_int, p_dis=p_dis, p_route=p_route, asserted=asserted)
     thresholds = calibrate(p_em, p_int, y, asserted, groups, dis, p_dis, p_route, n_words,
                            advice_rule_fires(rules, texts))
@@ -817,7 +824,7 @@ def main() -> int:
     heads = {"intent": (*fit(F, y, INTENTS, args.C), INTENTS)}
     if extra is not None:
         heads["routing"] = (*routing_head(F, y, vocab, args.C, extra), INTENTS)
-    w1, b1, w2, b2 = fit_emergency(F, em)
+    w1, b1, w2, b2 = fit_emergency(F, em, args.seed)
     cats = np.array([r["category"] for r in rows])
     labelled = em & np.isin(cats, CATEGORIES) & np.isin(dis, DISPOSITIONS)
     heads["category"] = (*fit(F[labelled], cats[labelled], CATEGORIES, args.C), CATEGORIES)
