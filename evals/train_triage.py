@@ -2,6 +2,8 @@
 
 Reproduces `assistant/models/triage.npz` (a few thousand coefficients, no new transformer):
     .venv/bin/python evals/train_triage.py [--heads-only] [--recalibrate] [--dry-run]
+Experiments (the shipped model uses none; README, Safety triage): --seed N (the emergency network's), --networks K
+(K networks' logits averaged), --also FOLDER... (more evals/triage/ folders joined to the main training data).
 
 Training data (never the held-out half of the triage sets):
 - evals/triage/training/: 5,408 messages written for training by sixteen authors with their own briefs
@@ -237,17 +239,24 @@ def fit(F, y: np.ndarray, classes: tuple[str, ...], C: float, binary: bool = Fal
 HIDDEN, ALPHA, EPOCHS, OVERSAMPLE = 64, 1e-3, 60, 3
 
 
-def fit_emergency(F, is_emergency: np.ndarray, seed: int = 0):
+def fit_emergency(F, is_emergency: np.ndarray, seed: int = 0, networks: int = 1):
     """The emergency head: one hidden layer of HIDDEN ReLUs (scikit-learn MLP, Adam, L2 ALPHA); emergencies
-    repeated OVERSAMPLE more times (the network takes no class weights). Returns (w1, b1, w2, b2) with
-    w1 as (hidden, features), the layout LearnedTriage reads."""
+    repeated OVERSAMPLE more times (the network takes no class weights). With `networks` > 1, that many
+    networks (seeds seed, seed + 1, ...) whose logits are averaged: one wider layer whose output weights are
+    each network's divided by their number. Returns (w1, b1, w2, b2) with w1 as (hidden, features), the layout
+    LearnedTriage reads."""
     from sklearn.neural_network import MLPClassifier
 
     idx = np.concatenate([np.arange(len(is_emergency))] + [np.where(is_emergency)[0]] * OVERSAMPLE)
-    model = MLPClassifier(hidden_layer_sizes=(HIDDEN,), alpha=ALPHA, max_iter=EPOCHS, random_state=seed)
-    model.fit(F[idx], is_emergency[idx])
-    return (model.coefs_[0].T.astype(np.float32), model.intercepts_[0].astype(np.float32),
-            model.coefs_[1][:, 0].astype(np.float32), float(model.intercepts_[1][0]))
+    parts = []
+    for k in range(networks):
+        model = MLPClassifier(hidden_layer_sizes=(HIDDEN,), alpha=ALPHA, max_iter=EPOCHS, random_state=seed + k)
+        model.fit(F[idx], is_emergency[idx])
+        parts.append((model.coefs_[0].T, model.intercepts_[0], model.coefs_[1][:, 0], float(model.intercepts_[1][0])))
+    return (np.vstack([w1 for w1, _, _, _ in parts]).astype(np.float32),
+            np.concatenate([b1 for _, b1, _, _ in parts]).astype(np.float32),
+            (np.concatenate([w2 for _, _, w2, _ in parts]) / networks).astype(np.float32),
+            float(np.mean([b2 for _, _, _, b2 in parts])))
 
 
 def emergency_probs(head, F) -> np.ndarray:
@@ -264,10 +273,10 @@ def folds(groups, own: tuple[str, ...] = ("tuning/",), seed: int = 13) -> np.nda
     return np.array([g if g.startswith(own) else f"fold{rng.integers(5)}" for g in (str(x) for x in groups)])
 
 
-def cross_validated(X, texts, y, fold_ids, C, ctx, dis, extra=None, seed: int = 0):
+def cross_validated(X, texts, y, fold_ids, C, ctx, dis, extra=None, seed: int = 0, networks: int = 1):
     """Out-of-fold emergency, intent, routing and (for labelled emergencies) disposition probabilities,
     vocabulary refit in each fold. `extra` (vectors, texts, intents, context features) joins every fold's
-    routing head; without it the routing head is the intent head. `seed`: the emergency network's."""
+    routing head; without it the routing head is the intent head. `seed`, `networks`: the emergency network's (`fit_emergency`)."""
     p_em = np.zeros(len(y), np.float32)
     p_int = np.zeros((len(y), len(INTENTS)), np.float32)
     p_route = np.zeros((len(y), len(INTENTS)), np.float32)
@@ -279,7 +288,7 @@ def cross_validated(X, texts, y, fold_ids, C, ctx, dis, extra=None, seed: int = 
         vocab = vocabulary([texts[i] for i in tr])
         F_tr = features(X[tr], [texts[i] for i in tr], vocab, ctx[tr])
         F_te = features(X[test], [t for t, m in zip(texts, test) if m], vocab, ctx[test])
-        p_em[test] = emergency_probs(fit_emergency(F_tr, y[tr] == "emergency", seed), F_te)
+        p_em[test] = emergency_probs(fit_emergency(F_tr, y[tr] == "emergency", seed, networks), F_te)
         c, b = fit(F_tr, y[tr], INTENTS, C)
         p_int[test] = softmax(np.asarray(F_te @ c.T) + b)
         if extra is None:
@@ -741,6 +750,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0,
                     help="the emergency network's random seed (0 is shipped; another one measures how much the "
                          "figures move with the seed alone)")
+    ap.add_argument("--networks", type=int, default=1,
+                    help="emergency networks (seeds --seed, --seed + 1, ...) whose logits are averaged")
     ap.add_argument("--also", nargs="*", default=[], metavar="FOLDER",
                     help="join these evals/triage/ folders' messages to the main training data (an experiment; the "
                          "shipped model uses none)")
@@ -803,7 +814,7 @@ def main() -> int:
                  np.array([r["intent"] for r in extra_rows]), ctx_x)
         print(f"{len(extra_rows)} intent-only messages: "
               + ", ".join(f"{i} {int((extra[2] == i).sum())}" for i in INTENTS if (extra[2] == i).any()))
-    p_em, p_int, p_dis, p_route = cross_validated(X, texts, y, fold_ids, args.C, ctx, dis, extra, args.seed)
+    p_em, p_int, p_dis, p_route = cross_validated(X, texts, y, fold_ids, args.C, ctx, dis, extra, args.seed, args.networks)
     np.savez(CV_CACHE, p_em=p_em, p_int=p_int, p_dis=p_dis, p_route=p_route, asserted=asserted)
     thresholds = calibrate(p_em, p_int, y, asserted, groups, dis, p_dis, p_route, n_words,
                            advice_rule_fires(rules, texts))
@@ -824,7 +835,7 @@ def main() -> int:
     heads = {"intent": (*fit(F, y, INTENTS, args.C), INTENTS)}
     if extra is not None:
         heads["routing"] = (*routing_head(F, y, vocab, args.C, extra), INTENTS)
-    w1, b1, w2, b2 = fit_emergency(F, em, args.seed)
+    w1, b1, w2, b2 = fit_emergency(F, em, args.seed, args.networks)
     cats = np.array([r["category"] for r in rows])
     labelled = em & np.isin(cats, CATEGORIES) & np.isin(dis, DISPOSITIONS)
     heads["category"] = (*fit(F[labelled], cats[labelled], CATEGORIES, args.C), CATEGORIES)

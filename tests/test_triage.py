@@ -441,3 +441,21 @@ def test_a_question_about_an_expected_after_effect_gets_the_911_line_not_an_esca
     """Escalated before the anticipated head (the network alone read "dizzy" as an emergency now)."""
     tri = classify("Will I feel dizzy afterwards?")
     assert tri.route != EMERGENCY and tri.scores["anticipated_vetoed"] and tri.safety_line, tri.scores
+
+def test_several_emergency_networks_are_one_wider_layer_whose_logit_is_their_mean(train_triage):
+    """--networks K: K networks (seeds s, s + 1, ...) read as one hidden layer of K x HIDDEN units whose output
+    is the mean of their logits; with K = 1 the network is the one seed's."""
+    rng = np.random.default_rng(0)
+    F = rng.normal(size=(80, 6)).astype(np.float32)
+    y = F[:, 0] + 0.5 * F[:, 1] > 0.3
+    one, two = train_triage.fit_emergency(F, y, seed=3), train_triage.fit_emergency(F, y, seed=4)
+    both = train_triage.fit_emergency(F, y, seed=3, networks=2)
+    assert both[0].shape == (2 * train_triage.HIDDEN, 6) and np.array_equal(both[0][:train_triage.HIDDEN], one[0])
+
+    def logit(head):
+        w1, b1, w2, b2 = head
+        return np.maximum(F @ w1.T + b1, 0.0) @ w2 + b2
+
+    assert np.allclose(logit(both), (logit(one) + logit(two)) / 2, atol=1e-4)
+    p = train_triage.emergency_probs(both, F)
+    assert np.allclose(p, 1 / (1 + np.exp(-logit(both))), atol=1e-6) and p[y].mean() > p[~y].mean() + 0.1
