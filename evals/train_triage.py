@@ -248,15 +248,12 @@ def fit_emergency(F, is_emergency: np.ndarray, seed: int = 0, networks: int = 1)
     from sklearn.neural_network import MLPClassifier
 
     idx = np.concatenate([np.arange(len(is_emergency))] + [np.where(is_emergency)[0]] * OVERSAMPLE)
-    parts = []
-    for k in range(networks):
-        model = MLPClassifier(hidden_layer_sizes=(HIDDEN,), alpha=ALPHA, max_iter=EPOCHS, random_state=seed + k)
-        model.fit(F[idx], is_emergency[idx])
-        parts.append((model.coefs_[0].T, model.intercepts_[0], model.coefs_[1][:, 0], float(model.intercepts_[1][0])))
-    return (np.vstack([w1 for w1, _, _, _ in parts]).astype(np.float32),
-            np.concatenate([b1 for _, b1, _, _ in parts]).astype(np.float32),
-            (np.concatenate([w2 for _, _, w2, _ in parts]) / networks).astype(np.float32),
-            float(np.mean([b2 for _, _, _, b2 in parts])))
+    models = [MLPClassifier(hidden_layer_sizes=(HIDDEN,), alpha=ALPHA, max_iter=EPOCHS, random_state=seed + k)
+              .fit(F[idx], is_emergency[idx]) for k in range(networks)]
+    return (np.vstack([m.coefs_[0].T for m in models]).astype(np.float32),
+            np.concatenate([m.intercepts_[0] for m in models]).astype(np.float32),
+            (np.concatenate([m.coefs_[1][:, 0] for m in models]) / networks).astype(np.float32),
+            float(np.mean([float(m.intercepts_[1][0]) for m in models])))
 
 
 def emergency_probs(head, F) -> np.ndarray:
@@ -276,7 +273,8 @@ def folds(groups, own: tuple[str, ...] = ("tuning/",), seed: int = 13) -> np.nda
 def cross_validated(X, texts, y, fold_ids, C, ctx, dis, extra=None, seed: int = 0, networks: int = 1):
     """Out-of-fold emergency, intent, routing and (for labelled emergencies) disposition probabilities,
     vocabulary refit in each fold. `extra` (vectors, texts, intents, context features) joins every fold's
-    routing head; without it the routing head is the intent head. `seed`, `networks`: the emergency network's (`fit_emergency`)."""
+    routing head; without it the routing head is the intent head. `seed`, `networks`: the emergency network's
+    (`fit_emergency`)."""
     p_em = np.zeros(len(y), np.float32)
     p_int = np.zeros((len(y), len(INTENTS)), np.float32)
     p_route = np.zeros((len(y), len(INTENTS)), np.float32)
@@ -814,7 +812,8 @@ def main() -> int:
                  np.array([r["intent"] for r in extra_rows]), ctx_x)
         print(f"{len(extra_rows)} intent-only messages: "
               + ", ".join(f"{i} {int((extra[2] == i).sum())}" for i in INTENTS if (extra[2] == i).any()))
-    p_em, p_int, p_dis, p_route = cross_validated(X, texts, y, fold_ids, args.C, ctx, dis, extra, args.seed, args.networks)
+    p_em, p_int, p_dis, p_route = cross_validated(X, texts, y, fold_ids, args.C, ctx, dis, extra,
+                                                  args.seed, args.networks)
     np.savez(CV_CACHE, p_em=p_em, p_int=p_int, p_dis=p_dis, p_route=p_route, asserted=asserted)
     thresholds = calibrate(p_em, p_int, y, asserted, groups, dis, p_dis, p_route, n_words,
                            advice_rule_fires(rules, texts))
