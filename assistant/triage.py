@@ -471,7 +471,7 @@ class Triager:
         sents = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if len(s.split()) >= 2]
         if len(sents) <= 1:
             return []
-        return [" ".join(sents[i:i + 2]) for i in range(len(sents) - 1)][:12]
+        return [" ".join(sents[i:i + 2]) for i in range(len(sents) - 1)]
 
     def _rank(self, category: str) -> int:
         flag = self.flag(category)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 HALVES = ("tuning", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "long_tuning", "heldout6", "heldout7",
-          "heldout8", "heldout9", "chronic", "anticipate", "heldout10")
+          "heldout8", "heldout9", "chronic", "anticipate", "heldout10", "long_tail_tuning", "heldout11")
 # Messages about nothing red-flag: the lines have no business on them (the cost of the lines' unsure bands)
 PLAIN = ("question", "other_topic", "mild_side_effect", "conversation")
 LABELS = ("emergency", "education", "past", "negated", "hypothetical", "mild_side_effect", "other_topic",

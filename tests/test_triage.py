@@ -135,6 +135,29 @@ def test_an_emergency_in_a_long_message_is_read_sentence_by_sentence(classify):
     assert classify(ramble).route == EMERGENCY
 
 
+CHATTER = ("Hello there. I hope you are well. I have been meaning to write for a while. My knee has been sore "
+           "since last spring. I garden a lot and I walk the dog every morning. My neighbour had injections last "
+           "year. She said they helped her shoulder a great deal. I am seventy-two and fairly fit for my age. My "
+           "doctor mentioned injections at my last visit. I was not sure what kind she meant. I read your article "
+           "twice over the weekend. It was very clear and I liked it. I have a few questions about the sessions. "
+           "My daughter will drive me to the appointments. We live about forty minutes away from the clinic. ")
+
+
+def test_every_sentence_of_a_long_message_is_read_to_its_end(triager, classify):
+    """Sentence pairs are read to the last one: an emergency after a dozen sentences of chatter is not cut off
+    (it was read only in the first twelve pairs)."""
+    late = CHATTER + "Sorry, I need to stop, my husband just collapsed in the kitchen and his lips are blue."
+    parts = triager._parts(ascii_text(late))
+    assert len(parts) > 12 and "collapsed" in parts[-1]
+    assert classify(late).route == EMERGENCY
+
+
+def test_an_exclamation_is_not_a_negation(rules):
+    """medspaCy's pseudo-modifier: "oh no" does not negate what follows, "no" alone does."""
+    assert rules.findings("Oh no, wait, my husband suddenly can't lift his right arm")[0].asserted
+    assert not rules.findings("No, he can't lift his right arm, he never could since the polio")[0].asserted
+
+
 STORY = ("Good morning, I hope this finds you well. Eleven years ago my father had his heart attack while "
          "shovelling snow. He came inside grey and sweating, said his chest felt crushed and his left arm "
          "ached, and my mother drove him to the hospital where they put in two stents. He lived another "
