@@ -35,9 +35,10 @@ MODEL_PATH = weights.MODELS / "triage.npz"
 # A pair of sentences of a long message that the message as a whole does not carry escalates on its own
 # only at or above this learned probability (see Triager.classify).
 PART_ALONE = 0.9
-# The veto heads (evals/train_triage.py VETO_HEADS): a red-flag symptom lived with ("lived") or asked about as
-# something that might happen ("anticipated"), against an emergency now; each can only veto an escalation.
-VETO_HEADS = ("lived", "anticipated")
+# The veto heads (evals/train_triage.py VETO_HEADS): a red-flag symptom lived with ("lived"), asked about as
+# something that might happen ("anticipated") or told in a long story ("narrative"), against an emergency now;
+# each can only veto an escalation.
+VETO_HEADS = ("lived", "anticipated", "narrative")
 PARTS_WORDS = 30  # a message of more words is also read two sentences at a time (Triager._parts)
 # A story: a message of at least STORY_WORDS words that the learned layer reads, as a whole, as a past,
 # denied or hypothetical mention (intent "context" >= STORY_CONTEXT) and not as an emergency (p below the
@@ -46,6 +47,11 @@ PARTS_WORDS = 30  # a message of more words is also read two sentences at a time
 # It carries the "if this is happening now, call 911" line instead.
 STORY_WORDS = 60
 STORY_CONTEXT = 0.5
+# The narrative veto head (long messages told as a story, past, hypothetical or educational, against emergencies
+# now) vetoes only messages of at least STORY_WORDS words, the kind it learned from; its whole reading stops at the
+# encoder's window, so it also reads the last VETO_TAIL words and vetoes only when both readings clear its bar.
+VETO_MIN_WORDS = {"narrative": STORY_WORDS}
+VETO_TAIL = {"narrative": 150}
 _SENTENCE_BREAK = re.compile(r"[.!?;\n]+")
 _WORD_RE = re.compile(r"[a-z0-9]+")
 _MARKUP = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|</?[A-Za-z][^<>]*>", re.I | re.S)  # HTML tags: not words a patient wrote (the patterns still see them)
@@ -346,6 +352,7 @@ class Triager:
         asserted = [f for f in found if f.asserted]
         scores: dict = {"findings": [(f.category, f.text, "asserted" if f.asserted else "context") for f in found]}
         p_em, p_whole, intent_em, intents, gate, category, dis_p = 0.0, 0.0, 0.0, {}, {}, "", {}
+        crisis_whole = 0.0  # the crisis head on the whole message (p_crisis: the most any reading gives)
         story = False
         if embed is not None and plain:
             shown = " ".join(_MARKUP.sub(" ", text).split()) if "<" in text else text
@@ -370,7 +377,9 @@ class Triager:
             p_em, p_whole = float(p_all[best]), float(p_all[0])
             for head in self.learned.binary:  # p_crisis, p_topic: the most any reading of the message gives;
                 read = slice(1) if head in VETO_HEADS else slice(None)  # a veto head's, which only vetoes: the whole message
-                scores[f"p_{head}"] = round(float(self.learned.p(head, vecs[read], texts[read], ctx).max()), 4)
+                p_head = self.learned.p(head, vecs[read], texts[read], ctx)
+                scores[f"p_{head}"] = round(float(p_head.max()), 4)
+                crisis_whole = float(p_head[0]) if head == "crisis" else crisis_whole
             one = (vecs[best:best + 1], texts[best:best + 1], ctx)
             gate = dict(zip(self.learned.classes("intent"), p_int[0].tolist()))  # escalation and the safety line
             intent_em = float(p_int[:, self.learned.classes("intent").index("emergency")].max())
@@ -410,13 +419,24 @@ class Triager:
         # A red-flag symptom the message tells as not happening now, read so by a veto head past its bar (above
         # every emergency of its training out of fold): lived with (chronic, recurring, managed: "my
         # husband must stop on the stairs to get air since his heart failure was diagnosed, does rehab help?") or
-        # asked about as what might happen ("will I feel dizzy afterwards?"): the 911 line, not an escalation.
-        # Never for a message read as suicidal or self-harm intent (by the rules, the category head, or the crisis
-        # head at its line bar).
-        harm = (category == "self_harm" or any(f.category == "self_harm" for f in asserted)
-                or scores.get("p_crisis", 0.0) >= t.get("crisis_line", 0.0))
-        vetoed = [head for head in VETO_HEADS if escalate and not harm
+        # asked about as what might happen ("will I feel dizzy afterwards?") or a long story (narrative): the 911
+        # line, not an escalation. Never for a message read as suicidal or self-harm intent (by the rules, the
+        # category head, or the crisis head at its line bar). For the narrative head, which reads a long message
+        # whole, the crisis head reads it whole too: one sentence pair read alone often looks like a farewell (a
+        # sign-off thanking and apologising read 0.87 on its own). Any reading at the crisis head's escalation bar
+        # still escalates (classify), and any at its line bar still gets the crisis line.
+        said = category == "self_harm" or any(f.category == "self_harm" for f in asserted)
+        harm = said or scores.get("p_crisis", 0.0) >= t.get("crisis_line", 0.0)
+        harm_whole = said or crisis_whole >= t.get("crisis_line", 0.0)
+        n_words = len(text.split())
+        vetoed = [head for head in VETO_HEADS if escalate and not (harm_whole if head in VETO_MIN_WORDS else harm)
+                  and n_words >= VETO_MIN_WORDS.get(head, 0)
                   and scores.get(f"p_{head}", 0.0) >= t.get(f"{head}_veto", 1.01)]
+        for head in [h for h in vetoed if n_words > VETO_TAIL.get(h, n_words)]:
+            tail = " ".join(texts[0].split()[-VETO_TAIL[head]:])
+            scores[f"p_{head}_tail"] = round(float(self.learned.p(head, embed(tail)[None, :], [tail], ctx)[0]), 4)
+            if scores[f"p_{head}_tail"] < t[f"{head}_veto"]:
+                vetoed.remove(head)
         if vetoed:
             escalate = False
             scores |= {f"{head}_vetoed": True for head in vetoed}

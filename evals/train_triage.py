@@ -32,6 +32,9 @@ Training data (never the held-out half of the triage sets):
 - evals/triage/anticipate/: questions about what might happen before or after a procedure, a medicine or a
   vaccine ("will I feel dizzy afterwards?") and emergencies in the same situations happening now
   (evals/triage/anticipate/BRIEF.md); they train the anticipated head only.
+- evals/triage/narrative/, long_tuning/, long_tail_tuning/: long messages (60-300 words) told as stories (past,
+  hypothetical, educational) and emergencies told in long messages, often late (evals/triage/narrative/BRIEF.md);
+  they train the narrative head only.
 - the readable halves' questions of the answer benchmark (evals/answers/tuning/, training/): lay questions
   about a clinic library, none a crisis, that train the crisis head only.
 
@@ -58,12 +61,14 @@ Heads:
   out-of-fold topic p of the emergencies the network escalates with no red flag read by the rules) such an
   escalation becomes the lines instead.
 
-- the veto heads (logistic regression, each on every emergency and one folder's messages, VETO_HEADS):
-  lived, a symptom lived with (chronic/), and anticipated, a symptom asked about as something that might
-  happen (anticipate/), against an emergency. Each can only veto an escalation, at a bar above the
-  out-of-fold p of every emergency (`veto_bar`), never for a message read as suicidal or self-harm intent
-  (by the rules, the category head or the crisis head's line bar); the vetoed message gets the "if this is
-  happening now, call 911" line.
+- the veto heads (logistic regression, each on every emergency and its folders' messages, VETO_HEADS):
+  lived, a symptom lived with (chronic/), anticipated, a symptom asked about as something that might
+  happen (anticipate/), and narrative, a long message told as a story (narrative/, long_tuning/,
+  long_tail_tuning/), against an emergency. Each can only veto an escalation, at a bar above the
+  out-of-fold p of every emergency it could veto at run time (`veto_bar`; the narrative head reads only
+  messages of 60 words or more, and of one over 150 words the lower p of the whole and the last 150 words),
+  never for a message read as suicidal or self-harm intent (by the rules, the category head or the crisis
+  head's line bar); the vetoed message gets the "if this is happening now, call 911" line.
 
 Thresholds are calibrated on out-of-fold probabilities (each tuning author a fold of its own, so a
 model that never saw the author scores them); see `calibrate`. Features: the embedding plus the
@@ -149,7 +154,7 @@ def topic_messages() -> list[dict]:
 
 # The veto heads and the folder of evals/triage/ that trains each (its non-emergencies against every emergency;
 # no other head sees those messages). assistant.triage.VETO_HEADS reads them in this order.
-VETO_HEADS = {"lived": "chronic", "anticipated": "anticipate"}
+VETO_HEADS = {"lived": ("chronic",), "anticipated": ("anticipate",), "narrative": ("narrative", "long_tuning", "long_tail_tuning")}
 
 
 def answer_questions() -> list[dict]:
@@ -412,22 +417,30 @@ GRID = np.round(np.arange(0.01, 0.991, 0.01), 2)
 
 
 def head_out_of_fold(X, texts, ctx, labels, groups, C, own: tuple[str, ...], seed: int = 13,
-                     rows: np.ndarray | None = None, unseen: tuple[str, ...] = EXTRA) -> np.ndarray:
+                     rows: np.ndarray | None = None, unseen: tuple[str, ...] = EXTRA, also=None):
     """Out-of-fold p of a binary logistic head over the main features (each `own` author a fold of its own,
     the rest in five seeded folds), on `rows` only (all messages by default; others stay nan). Each fold's
-    vocabulary is built from its training messages outside `unseen`, as the main vocabulary is."""
+    vocabulary is built from its training messages outside `unseen`, as the main vocabulary is. With `also`
+    (X, texts, row of each: other readings of some messages), also their p by the fold model of their
+    message: (oof, oof of also)."""
     rows = np.ones(len(labels), bool) if rows is None else rows
     fold_ids = folds(groups, own, seed)
     oof = np.full(len(labels), np.nan, np.float32)
+    oof_also = np.full(len(also[1]) if also else 0, np.nan, np.float32)
     named = np.where(labels, "yes", "no")
+    p = lambda F, c, b: 1.0 / (1.0 + np.exp(-(np.asarray(F @ c.T)[:, 0] + b[0])))  # noqa: E731
     for f in np.unique(fold_ids[rows]):
         test = rows & (fold_ids == f)
         tr = np.where(rows & ~test)[0]
         voc = vocabulary([texts[i] for i in tr if not groups[i].startswith(unseen)])
         c, b = fit(features(X[tr], [texts[i] for i in tr], voc, ctx[tr]), named[tr], ("yes",), C, binary=True)
-        F_te = features(X[test], [t for t, m in zip(texts, test) if m], voc, ctx[test])
-        oof[test] = 1.0 / (1.0 + np.exp(-(np.asarray(F_te @ c.T)[:, 0] + b[0])))
-    return oof
+        oof[test] = p(features(X[test], [t for t, m in zip(texts, test) if m], voc, ctx[test]), c, b)
+        if also:
+            mine = test[also[2]]
+            if mine.any():
+                oof_also[mine] = p(features(also[0][mine], [t for t, m in zip(also[1], mine) if m], voc,
+                                            ctx[also[2][mine]]), c, b)
+    return (oof, oof_also) if also else oof
 
 
 def crisis_head(X, texts, ctx, labels, groups, vocab, C, is_emergency, seed: int = 13) -> tuple[np.ndarray, np.ndarray, dict, dict]:
@@ -546,28 +559,42 @@ def veto_bar(oof: np.ndarray, is_emergency: np.ndarray) -> float:
     return round(bar, 2) if bar <= 0.99 else 1.01
 
 
-def veto_head(folder: str, rows: list[dict], X: np.ndarray, ctx: np.ndarray, rules, vocab: list[str], cache: Path,
-              C: float):
-    """A veto head: one folder's non-emergencies (symptoms lived with; symptoms asked about as what might happen)
-    against every emergency of the training messages and the folder's own. It can only veto an escalation, at a
+def veto_head(name: str, folders: tuple[str, ...], rows: list[dict], X: np.ndarray, ctx: np.ndarray, rules,
+              vocab: list[str], cache: Path, C: float):
+    """A veto head: its folders' non-emergencies (symptoms lived with; symptoms asked about as what might happen;
+    long stories) against every emergency of the training messages and the folders' own. It can only veto an escalation, at a
     bar above every emergency out of fold (`veto_bar`), self-harm included though the veto never applies to a
     message read as suicidal or self-harm intent: set above the others only (0.78 for anticipated, not 0.95),
     it vetoed an urgent emergency of an unseen author (held-out 3, p 0.82). (coef, bias, bar, report), or
     None when the folder is empty."""
-    from assistant.triage import context_features
+    from assistant.text import ascii_text
+    from assistant.triage import VETO_MIN_WORDS, VETO_TAIL, context_features
 
-    extra = authored(folder)
+    extra = [r for folder in folders for r in authored(folder)]
     if not extra:
         return None
+    own_authors = tuple(f"{folder}/" for folder in folders)
     em_rows = [i for i, r in enumerate(rows) if r["intent"] == "emergency"]
     texts = [rows[i]["text"] for i in em_rows] + [r["text"] for r in extra]
-    X_v = np.vstack([X[em_rows], embedded([r["text"] for r in extra], cache.with_name(f"{cache.stem}_{folder}.npz"))])
+    X_v = np.vstack([X[em_rows], embedded([r["text"] for r in extra], cache.with_name(f"{cache.stem}_{'_'.join(folders)}.npz"))])
     ctx_v = np.vstack([ctx[em_rows]] + [context_features(rules.findings(r["text"])) for r in extra])
     everyone = [rows[i] for i in em_rows] + extra
     groups = np.array([r["group"] for r in everyone])
     is_em = np.array([r["intent"] == "emergency" for r in everyone])
     own = ~is_em
-    oof = head_out_of_fold(X_v, texts, ctx_v, own, groups, C, ("tuning/", f"{folder}/"), unseen=EXTRA + (f"{folder}/",))
+    # Out of fold as at run time: a message shorter than the head's VETO_MIN_WORDS is never vetoed; one longer than
+    # its VETO_TAIL is vetoed only when its last words read past the bar too (the lower of the two p).
+    n_words = np.array([len(ascii_text(t).split()) for t in texts])
+    tail = VETO_TAIL.get(name)
+    long = np.where((n_words > tail) & (n_words >= VETO_MIN_WORDS.get(name, 0)))[0] if tail else np.zeros(0, int)
+    tails = [" ".join(ascii_text(texts[i]).split()[-tail:]) for i in long]
+    also = (embedded(tails, cache.with_name(f"{cache.stem}_{name}_tails.npz")), tails, long) if len(long) else None
+    oof = head_out_of_fold(X_v, texts, ctx_v, own, groups, C, ("tuning/",) + own_authors, unseen=EXTRA + own_authors,
+                           also=also)
+    if also:
+        oof, oof_tail = oof
+        oof[long] = np.minimum(oof[long], oof_tail)
+    oof[n_words < VETO_MIN_WORDS.get(name, 0)] = np.nan
     bar = veto_bar(oof, is_em)
     report = {"emergencies": int(is_em.sum()), "top_emergency": round(float(np.nanmax(oof[is_em])), 4), "own": int(own.sum()),
               "own_over_bar": round(float((oof[own] >= bar).mean()), 4)}
@@ -646,13 +673,13 @@ def with_extra_heads(arrays: dict, rows: list[dict], X: np.ndarray, ctx: np.ndar
 
     heads = {"crisis_coef": coef.astype(np.float16), "crisis_bias": bias,
              "topic_coef": t_coef.astype(np.float16), "topic_bias": t_bias}
-    for name, folder in VETO_HEADS.items():
-        head = veto_head(folder, rows, X, ctx, rules, vocab, cache, C)
+    for name, folders in VETO_HEADS.items():
+        head = veto_head(name, folders, rows, X, ctx, rules, vocab, cache, C)
         if head is None:
             continue
         v_coef, v_bias, bars[f"{name}_veto"], v_report = head
         heads |= {f"{name}_coef": v_coef.astype(np.float16), f"{name}_bias": v_bias}
-        print(f"{name} head ({folder}/): {v_report['own']} messages against {v_report['emergencies']} emergencies; veto bar "
+        print(f"{name} head ({', '.join(folders)}): {v_report['own']} messages against {v_report['emergencies']} emergencies; veto bar "
               f"{bars[f'{name}_veto']} (the highest out-of-fold p of an emergency is {v_report['top_emergency']}); "
               f"out of fold {v_report['own_over_bar']} of its messages reach it")
 

@@ -6,8 +6,8 @@ import pytest
 from assistant.errors import ConfigError
 from assistant.settings import Settings
 from assistant.text import ascii_text, plain_words
-from assistant.triage import (ADVICE, EMERGENCY, GREETING, INJECTION_RULE, QUESTION, LearnedTriage, Triager, VETO_HEADS,
-                              bag_of_words)
+from assistant.triage import (ADVICE, EMERGENCY, GREETING, INJECTION_RULE, QUESTION, VETO_HEADS, VETO_MIN_WORDS,
+                              VETO_TAIL, LearnedTriage, Triager, bag_of_words)
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +206,7 @@ def test_shipped_model_is_small_and_has_every_head():
     assert {"emergency", "rule_veto", "safety_line", "advice", "injection", "conversation"} <= set(model.thresholds)
     assert model.dim == 384 and all(np.isfinite(h[0]).all() for h in model.heads.values())
     assert np.isfinite(model.hidden[0]).all()
-    assert set(model.binary) == {"crisis", "topic", "lived", "anticipated"}
+    assert set(model.binary) == {"crisis", "topic"} | set(VETO_HEADS)
     assert all(c.shape == (1, model.heads["intent"][0].shape[1]) for c, _ in model.binary.values())
 
 
@@ -434,9 +434,12 @@ def test_a_veto_bar_is_above_every_emergency_out_of_fold(train_triage):
     ("lived", "my husband is on warfarin and he's throwing up blood right now"),
     ("anticipated", "had the injection an hour ago and now my throat feels tight and my lips are swelling"),
     ("anticipated", "it's been bleeding through three dressings since this morning after the procedure"),
-    ("anticipated", "is this normal?? my arm is swelling up fast and I can't breathe right after the shot")])
+    ("anticipated", "is this normal?? my arm is swelling up fast and I can't breathe right after the shot"),
+    ("narrative", NOW),
+    ("narrative", CHATTER + "Sorry, I need to stop, my husband just collapsed in the kitchen and his lips are blue.")])
 def test_emergencies_now_are_not_read_by_a_veto_head(classify, head, text):
-    """Emergencies in people with a known condition (lived) or asked as questions after a procedure (anticipated)."""
+    """Emergencies in people with a known condition (lived), asked as questions after a procedure (anticipated)
+    or told at the end of a long message (narrative)."""
     tri = classify(text)
     assert tri.route == EMERGENCY and not tri.scores.get(f"{head}_vetoed"), tri.scores
     assert tri.scores[f"p_{head}"] < LearnedTriage().thresholds[f"{head}_veto"]
@@ -452,12 +455,34 @@ def test_a_veto_turns_an_escalation_into_the_911_line_but_never_for_self_harm(tm
 
     altered = altered_model(tmp_path / "veto_all.npz", veto_all)
     read = lambda text: altered.classify(text, embed=embedder.encode_query, vectors=embedder.encode_queries)  # noqa: E731
-    chest = read("I'm having crushing chest pain right now")
+    before = CHATTER if head in VETO_MIN_WORDS else ""  # the narrative head reads long messages only
+    chest = read(NOW if before else "I'm having crushing chest pain right now")
     assert chest.route != EMERGENCY and chest.scores[f"{head}_vetoed"] and chest.safety_line, chest.scores
     assert not any(chest.scores.get(f"{other}_vetoed") for other in VETO_HEADS if other != head)
+    if before:
+        assert read("I'm having crushing chest pain right now").route == EMERGENCY  # too short for it
     for text in ("I want to kill myself tonight", "how many of my sleeping pills would it take to not wake up"):
-        harm = read(text)
+        harm = read(before + text)
         assert harm.route == EMERGENCY and not harm.scores.get(f"{head}_vetoed"), (text, harm.scores)
+
+
+def test_the_narrative_head_also_reads_the_end_of_a_message_longer_than_its_window(tmp_path, embedder):
+    """Its whole reading stops at the encoder's window, so a message longer than VETO_TAIL words is vetoed only
+    when its last words read as a story too: with the bar just under the whole reading of a ramble whose
+    emergency comes at the end, the tail keeps it escalated."""
+    late = CHATTER + CHATTER + "Oh no, wait, my husband suddenly can't lift his right arm and his words are all wrong."
+    shipped = Triager(Settings().prompts_dir)
+    whole = shipped.classify(late, embed=embedder.encode_query, vectors=embedder.encode_queries)
+    assert len(late.split()) > VETO_TAIL["narrative"] and whole.route == EMERGENCY
+
+    def bar_under_whole(arrays):
+        arrays["threshold_values"] = np.where(arrays["threshold_names"] == "narrative_veto",
+                                              whole.scores["p_narrative"] - 0.01, arrays["threshold_values"]).astype(np.float32)
+
+    tri = altered_model(tmp_path / "low_bar.npz", bar_under_whole).classify(
+        late, embed=embedder.encode_query, vectors=embedder.encode_queries)
+    assert tri.route == EMERGENCY and not tri.scores.get("narrative_vetoed"), tri.scores
+    assert tri.scores["p_narrative_tail"] < tri.scores["p_narrative"] - 0.01
 
 
 def test_a_question_about_an_expected_after_effect_gets_the_911_line_not_an_escalation(classify):
@@ -482,3 +507,18 @@ def test_several_emergency_networks_are_one_wider_layer_whose_logit_is_their_mea
     assert np.allclose(logit(both), (logit(one) + logit(two)) / 2, atol=1e-4)
     p = train_triage.emergency_probs(both, F)
     assert np.allclose(p, 1 / (1 + np.exp(-logit(both))), atol=1e-6) and p[y].mean() > p[~y].mean() + 0.1
+
+
+def test_another_reading_of_a_message_is_scored_by_the_model_of_its_message_fold(train_triage):
+    """head_out_of_fold(also=...): the narrative head's tail readings get the p of the fold model that did not
+    see their message; a reading identical to its message gets exactly the message's out-of-fold p."""
+    rng = np.random.default_rng(0)
+    n = 60
+    X = rng.normal(size=(n, 384)).astype(np.float32)
+    texts = [f"message {i} about my {'chest' if i % 2 else 'knee'} and the pain there" for i in range(n)]
+    ctx, labels = np.zeros((n, 6), np.float32), np.arange(n) % 2 == 1
+    groups = np.array([f"author/{i % 6}" for i in range(n)])
+    again = np.array([3, 10, 41])
+    oof, oof_again = train_triage.head_out_of_fold(X, texts, ctx, labels, groups, 1.0, ("author/",),
+                                                   also=(X[again], [texts[i] for i in again], again))
+    assert np.isfinite(oof).all() and np.array_equal(oof_again, oof[again])
