@@ -42,19 +42,30 @@ VETO_HEADS = ("lived", "anticipated", "narrative")
 PARTS_WORDS = 30  # a message of more words is also read two sentences at a time (Triager._parts)
 # A story: a message of at least STORY_WORDS words that the learned layer reads, as a whole, as a past,
 # denied or hypothetical mention (intent "context" >= STORY_CONTEXT) and not as an emergency (p below the
-# model's calibrated "story" threshold). Its sentences and rule findings do not escalate it on their own:
+# model's calibrated "story" threshold; nor its last words, `tails`). Its sentences and rule findings do not
+# escalate it on their own:
 # "my late husband came in the color of putty and sweating through his shirt... what are the warning signs?"
 # It carries the "if this is happening now, call 911" line instead.
 STORY_WORDS = 60
 STORY_CONTEXT = 0.5
 # The narrative veto head (long messages told as a story, past, hypothetical or educational, against emergencies
-# now) vetoes only messages of at least STORY_WORDS words, the kind it learned from; its whole reading stops at the
-# encoder's window, so it also reads the last VETO_TAIL words and vetoes only when both readings clear its bar.
+# now) vetoes only messages of at least STORY_WORDS words, the kind it learned from, and only when the message's
+# ends read as a story too (VETO_TAILS).
 VETO_MIN_WORDS = {"narrative": STORY_WORDS}
-VETO_TAIL = {"narrative": 150}
+VETO_TAILS = ("narrative",)
+# A reading that lets a long message off (a story; the narrative veto) is checked on the message's last TAIL_WORDS
+# words too: the whole reading stops at the encoder's window (256 word pieces, about 150-190 words) and dilutes two
+# late sentences in two hundred words of chatter.
+TAIL_WORDS = (150, 60)
 _SENTENCE_BREAK = re.compile(r"[.!?;\n]+")
 _WORD_RE = re.compile(r"[a-z0-9]+")
 _MARKUP = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|</?[A-Za-z][^<>]*>", re.I | re.S)  # HTML tags: not words a patient wrote (the patterns still see them)
+
+
+def tails(text: str, sizes: tuple[int, ...] = TAIL_WORDS) -> list[str]:
+    """The last n words of a message longer than n, for each size n."""
+    w = text.split()
+    return [" ".join(w[-n:]) for n in sizes if len(w) > n]
 
 
 @dataclass(frozen=True)
@@ -354,6 +365,10 @@ class Triager:
         p_em, p_whole, intent_em, intents, gate, category, dis_p = 0.0, 0.0, 0.0, {}, {}, "", {}
         crisis_whole = 0.0  # the crisis head on the whole message (p_crisis: the most any reading gives)
         story = False
+
+        def read_all(items: list[str]) -> np.ndarray:
+            return vectors(items) if vectors is not None else np.vstack([embed(x) for x in items])
+
         if embed is not None and plain:
             shown = " ".join(_MARKUP.sub(" ", text).split()) if "<" in text else text
             texts = [shown or text]
@@ -363,13 +378,19 @@ class Triager:
             p_int = self.learned.probs("intent", vecs, texts, ctx)
             parts = self._parts(texts[0])
             if len(parts) > 1:
-                # A story is known from the whole reading alone: its sentence pairs, which cannot escalate
-                # it, are then not encoded (most of a long message's triage time).
+                # A story is known from the whole reading and its last words (TAIL_WORDS): its sentence pairs,
+                # which cannot escalate it, are then not encoded (most of a long message's triage time).
                 k_context = self.learned.classes("intent").index("context")
+                story_bar = self.learned.thresholds.get("story", 0.0)
                 story = (len(text.split()) >= STORY_WORDS and p_int[0, k_context] >= STORY_CONTEXT
-                         and float(p_all[0]) < self.learned.thresholds.get("story", 0.0))
+                         and float(p_all[0]) < story_bar)
+                ends = tails(texts[0]) if story else []
+                if ends:
+                    p_ends = self.learned.emergency(read_all(ends), ends, ctx)
+                    scores["p_emergency_tails"] = round(float(p_ends.max()), 4)
+                    story = scores["p_emergency_tails"] < story_bar
                 if not story:
-                    more = vectors(parts) if vectors is not None else np.vstack([embed(p) for p in parts])
+                    more = read_all(parts)
                     p_all = np.concatenate([p_all, self.learned.emergency(more, parts, ctx)])
                     p_int = np.vstack([p_int, self.learned.probs("intent", more, parts, ctx)])
                     texts, vecs = texts + parts, np.vstack([vecs, more])
@@ -432,10 +453,10 @@ class Triager:
         vetoed = [head for head in VETO_HEADS if escalate and not (harm_whole if head in VETO_MIN_WORDS else harm)
                   and n_words >= VETO_MIN_WORDS.get(head, 0)
                   and scores.get(f"p_{head}", 0.0) >= t.get(f"{head}_veto", 1.01)]
-        for head in [h for h in vetoed if n_words > VETO_TAIL.get(h, n_words)]:
-            tail = " ".join(texts[0].split()[-VETO_TAIL[head]:])
-            scores[f"p_{head}_tail"] = round(float(self.learned.p(head, embed(tail)[None, :], [tail], ctx)[0]), 4)
-            if scores[f"p_{head}_tail"] < t[f"{head}_veto"]:
+        ends = tails(texts[0]) if vetoed else []
+        for head in [h for h in vetoed if h in VETO_TAILS and ends]:
+            scores[f"p_{head}_tails"] = round(float(self.learned.p(head, read_all(ends), ends, ctx).min()), 4)
+            if scores[f"p_{head}_tails"] < t[f"{head}_veto"]:
                 vetoed.remove(head)
         if vetoed:
             escalate = False

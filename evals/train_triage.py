@@ -66,7 +66,8 @@ Heads:
   happen (anticipate/), and narrative, a long message told as a story (narrative/, long_tuning/,
   long_tail_tuning/), against an emergency. Each can only veto an escalation, at a bar above the
   out-of-fold p of every emergency it could veto at run time (`veto_bar`; the narrative head reads only
-  messages of 60 words or more, and of one over 150 words the lower p of the whole and the last 150 words),
+  messages of 60 words or more, and the lower p of the whole and its last 150 words; at run time its last 60
+  words must clear the bar too),
   never for a message read as suicidal or self-harm intent (by the rules, the category head or the crisis
   head's line bar); the vetoed message gets the "if this is happening now, call 911" line.
 
@@ -154,7 +155,8 @@ def topic_messages() -> list[dict]:
 
 # The veto heads and the folder of evals/triage/ that trains each (its non-emergencies against every emergency;
 # no other head sees those messages). assistant.triage.VETO_HEADS reads them in this order.
-VETO_HEADS = {"lived": ("chronic",), "anticipated": ("anticipate",), "narrative": ("narrative", "long_tuning", "long_tail_tuning")}
+VETO_HEADS = {"lived": ("chronic",), "anticipated": ("anticipate",),
+              "narrative": ("narrative", "long_tuning", "long_tail_tuning")}
 
 
 def answer_questions() -> list[dict]:
@@ -568,7 +570,7 @@ def veto_head(name: str, folders: tuple[str, ...], rows: list[dict], X: np.ndarr
     it vetoed an urgent emergency of an unseen author (held-out 3, p 0.82). (coef, bias, bar, report), or
     None when the folder is empty."""
     from assistant.text import ascii_text
-    from assistant.triage import VETO_MIN_WORDS, VETO_TAIL, context_features
+    from assistant.triage import TAIL_WORDS, VETO_MIN_WORDS, VETO_TAILS, context_features, tails
 
     extra = [r for folder in folders for r in authored(folder)]
     if not extra:
@@ -582,19 +584,24 @@ def veto_head(name: str, folders: tuple[str, ...], rows: list[dict], X: np.ndarr
     groups = np.array([r["group"] for r in everyone])
     is_em = np.array([r["intent"] == "emergency" for r in everyone])
     own = ~is_em
-    # Out of fold as at run time: a message shorter than the head's VETO_MIN_WORDS is never vetoed; one longer than
-    # its VETO_TAIL is vetoed only when its last words read past the bar too (the lower of the two p).
+    # Out of fold as at run time: a message shorter than the head's VETO_MIN_WORDS is never vetoed; a head of
+    # VETO_TAILS vetoes only when the message's last 150 words read past the bar too (the lower p counts). At run
+    # time its last 60 words must clear the bar as well, a guard for an emergency told in the last sentences that
+    # is left out of the bar: with it the bar fell 0.85 -> 0.53 and vetoed a held-out emergency.
     n_words = np.array([len(ascii_text(t).split()) for t in texts])
-    tail = VETO_TAIL.get(name)
-    long = np.where((n_words > tail) & (n_words >= VETO_MIN_WORDS.get(name, 0)))[0] if tail else np.zeros(0, int)
-    tails = [" ".join(ascii_text(texts[i]).split()[-tail:]) for i in long]
-    also = (embedded(tails, cache.with_name(f"{cache.stem}_{name}_tails.npz")), tails, long) if len(long) else None
+    readable = n_words >= VETO_MIN_WORDS.get(name, 0)
+    pieces = [(i, w) for i in np.where(readable)[0] if name in VETO_TAILS
+              for w in tails(ascii_text(texts[i]), TAIL_WORDS[:1])]
+    also = None
+    if pieces:
+        rows_of, ends = np.array([i for i, _ in pieces]), [w for _, w in pieces]
+        also = (embedded(ends, cache.with_name(f"{cache.stem}_{name}_tails.npz")), ends, rows_of)
     oof = head_out_of_fold(X_v, texts, ctx_v, own, groups, C, ("tuning/",) + own_authors, unseen=EXTRA + own_authors,
                            also=also)
     if also:
-        oof, oof_tail = oof
-        oof[long] = np.minimum(oof[long], oof_tail)
-    oof[n_words < VETO_MIN_WORDS.get(name, 0)] = np.nan
+        oof, oof_tails = oof
+        np.minimum.at(oof, also[2], oof_tails)
+    oof[~readable] = np.nan
     bar = veto_bar(oof, is_em)
     report = {"emergencies": int(is_em.sum()), "top_emergency": round(float(np.nanmax(oof[is_em])), 4), "own": int(own.sum()),
               "own_over_bar": round(float((oof[own] >= bar).mean()), 4)}

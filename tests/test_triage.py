@@ -7,7 +7,7 @@ from assistant.errors import ConfigError
 from assistant.settings import Settings
 from assistant.text import ascii_text, plain_words
 from assistant.triage import (ADVICE, EMERGENCY, GREETING, INJECTION_RULE, QUESTION, VETO_HEADS, VETO_MIN_WORDS,
-                              VETO_TAIL, LearnedTriage, Triager, bag_of_words)
+                              TAIL_WORDS, LearnedTriage, Triager, bag_of_words, tails)
 
 
 @pytest.fixture(scope="module")
@@ -466,14 +466,14 @@ def test_a_veto_turns_an_escalation_into_the_911_line_but_never_for_self_harm(tm
         assert harm.route == EMERGENCY and not harm.scores.get(f"{head}_vetoed"), (text, harm.scores)
 
 
-def test_the_narrative_head_also_reads_the_end_of_a_message_longer_than_its_window(tmp_path, embedder):
-    """Its whole reading stops at the encoder's window, so a message longer than VETO_TAIL words is vetoed only
-    when its last words read as a story too: with the bar just under the whole reading of a ramble whose
-    emergency comes at the end, the tail keeps it escalated."""
+def test_the_narrative_head_vetoes_only_when_the_end_of_the_message_reads_as_a_story(tmp_path, embedder):
+    """Its whole reading stops at the encoder's window and dilutes a late emergency in chatter, so the message's
+    last words must clear its bar too: with the bar just under the whole reading of a ramble whose emergency
+    comes at the end, the tail holding it keeps it escalated."""
     late = CHATTER + CHATTER + "Oh no, wait, my husband suddenly can't lift his right arm and his words are all wrong."
     shipped = Triager(Settings().prompts_dir)
     whole = shipped.classify(late, embed=embedder.encode_query, vectors=embedder.encode_queries)
-    assert len(late.split()) > VETO_TAIL["narrative"] and whole.route == EMERGENCY
+    assert whole.route == EMERGENCY
 
     def bar_under_whole(arrays):
         arrays["threshold_values"] = np.where(arrays["threshold_names"] == "narrative_veto",
@@ -482,7 +482,23 @@ def test_the_narrative_head_also_reads_the_end_of_a_message_longer_than_its_wind
     tri = altered_model(tmp_path / "low_bar.npz", bar_under_whole).classify(
         late, embed=embedder.encode_query, vectors=embedder.encode_queries)
     assert tri.route == EMERGENCY and not tri.scores.get("narrative_vetoed"), tri.scores
-    assert tri.scores["p_narrative_tail"] < tri.scores["p_narrative"] - 0.01
+    assert tri.scores["p_narrative_tails"] < tri.scores["p_narrative"] - 0.01
+
+
+def test_tails_are_the_last_words_of_a_long_message():
+    text = " ".join(f"w{i}" for i in range(200))
+    assert [len(t.split()) for t in tails(text)] == list(TAIL_WORDS)
+    assert all(t.endswith(" w199") for t in tails(text))
+    assert tails(" ".join(["word"] * min(TAIL_WORDS))) == []
+
+
+def test_a_story_with_an_emergency_told_at_its_end_escalates(classify):
+    """A long message read whole as a past story is a story only if every window of it reads as no emergency:
+    two late sentences after two hundred words of story and chatter are read close up."""
+    late = (STORY + " " + CHATTER + "Speaking of which, my wife just came in from the garden stung by wasps all "
+            "over and her face is swelling up, her throat feels tight and she is wheezing. What should we do?")
+    assert classify(late).route == EMERGENCY
+    assert classify(STORY).scores.get("story")
 
 
 def test_a_question_about_an_expected_after_effect_gets_the_911_line_not_an_escalation(classify):
