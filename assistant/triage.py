@@ -48,11 +48,11 @@ PARTS_WORDS = 30  # a message of more words is also read two sentences at a time
 # It carries the "if this is happening now, call 911" line instead.
 STORY_WORDS = 60
 STORY_CONTEXT = 0.5
-# The narrative veto head (long messages told as a story, past, hypothetical or educational, against emergencies
-# now) vetoes only messages of at least STORY_WORDS words, the kind it learned from, and only when the message's
-# ends read as a story too (VETO_TAILS).
-VETO_MIN_WORDS = {"narrative": STORY_WORDS}
-VETO_TAILS = ("narrative",)
+# Veto heads of long messages (narrative: a long message told as a story, past, hypothetical or educational,
+# against an emergency now): each vetoes only messages of at least STORY_WORDS words, the kind it learned from,
+# only when the message's last words (`tails`) read as a story too, and its self-harm guard reads the message
+# whole, as it does.
+LONG_VETO_HEADS = ("narrative",)
 # A reading that lets a long message off (a story; the narrative veto) is checked on the message's last TAIL_WORDS
 # words too: the whole reading stops at the encoder's window (256 word pieces, about 150-190 words) and dilutes two
 # late sentences in two hundred words of chatter.
@@ -369,6 +369,14 @@ class Triager:
         def read_all(items: list[str]) -> np.ndarray:
             return vectors(items) if vectors is not None else np.vstack([embed(x) for x in items])
 
+        tail_vecs: dict = {}  # the message's last words (`tails`), encoded once for the story rule and the vetoes
+
+        def read_tails() -> tuple[list[str], np.ndarray | None]:
+            if "ends" not in tail_vecs:
+                ends = tails(texts[0])
+                tail_vecs["ends"] = (ends, read_all(ends) if ends else None)
+            return tail_vecs["ends"]
+
         if embed is not None and plain:
             shown = " ".join(_MARKUP.sub(" ", text).split()) if "<" in text else text
             texts = [shown or text]
@@ -384,10 +392,9 @@ class Triager:
                 story_bar = self.learned.thresholds.get("story", 0.0)
                 story = (len(text.split()) >= STORY_WORDS and p_int[0, k_context] >= STORY_CONTEXT
                          and float(p_all[0]) < story_bar)
-                ends = tails(texts[0]) if story else []
+                ends, ends_vecs = read_tails() if story else ([], None)
                 if ends:
-                    p_ends = self.learned.emergency(read_all(ends), ends, ctx)
-                    scores["p_emergency_tails"] = round(float(p_ends.max()), 4)
+                    scores["p_emergency_tails"] = round(float(self.learned.emergency(ends_vecs, ends, ctx).max()), 4)
                     story = scores["p_emergency_tails"] < story_bar
                 if not story:
                     more = read_all(parts)
@@ -449,15 +456,16 @@ class Triager:
         said = category == "self_harm" or any(f.category == "self_harm" for f in asserted)
         harm = said or scores.get("p_crisis", 0.0) >= t.get("crisis_line", 0.0)
         harm_whole = said or crisis_whole >= t.get("crisis_line", 0.0)
-        n_words = len(text.split())
-        vetoed = [head for head in VETO_HEADS if escalate and not (harm_whole if head in VETO_MIN_WORDS else harm)
-                  and n_words >= VETO_MIN_WORDS.get(head, 0)
+        long = len(text.split()) >= STORY_WORDS
+        vetoed = [head for head in VETO_HEADS if escalate
+                  and (not harm_whole and long if head in LONG_VETO_HEADS else not harm)
                   and scores.get(f"p_{head}", 0.0) >= t.get(f"{head}_veto", 1.01)]
-        ends = tails(texts[0]) if vetoed else []
-        for head in [h for h in vetoed if h in VETO_TAILS and ends]:
-            scores[f"p_{head}_tails"] = round(float(self.learned.p(head, read_all(ends), ends, ctx).min()), 4)
-            if scores[f"p_{head}_tails"] < t[f"{head}_veto"]:
-                vetoed.remove(head)
+        for head in [h for h in vetoed if h in LONG_VETO_HEADS]:
+            ends, ends_vecs = read_tails()
+            if ends:
+                scores[f"p_{head}_tails"] = round(float(self.learned.p(head, ends_vecs, ends, ctx).min()), 4)
+                if scores[f"p_{head}_tails"] < t[f"{head}_veto"]:
+                    vetoed.remove(head)
         if vetoed:
             escalate = False
             scores |= {f"{head}_vetoed": True for head in vetoed}

@@ -570,7 +570,7 @@ def veto_head(name: str, folders: tuple[str, ...], rows: list[dict], X: np.ndarr
     it vetoed an urgent emergency of an unseen author (held-out 3, p 0.82). (coef, bias, bar, report), or
     None when the folder is empty."""
     from assistant.text import ascii_text
-    from assistant.triage import TAIL_WORDS, VETO_MIN_WORDS, VETO_TAILS, context_features, tails
+    from assistant.triage import LONG_VETO_HEADS, STORY_WORDS, TAIL_WORDS, context_features, tails
 
     extra = [r for folder in folders for r in authored(folder)]
     if not extra:
@@ -584,14 +584,14 @@ def veto_head(name: str, folders: tuple[str, ...], rows: list[dict], X: np.ndarr
     groups = np.array([r["group"] for r in everyone])
     is_em = np.array([r["intent"] == "emergency" for r in everyone])
     own = ~is_em
-    # Out of fold as at run time: a message shorter than the head's VETO_MIN_WORDS is never vetoed; a head of
-    # VETO_TAILS vetoes only when the message's last 150 words read past the bar too (the lower p counts). At run
+    # Out of fold as at run time: a head of LONG_VETO_HEADS never vetoes a message of fewer than STORY_WORDS words
+    # and vetoes only when the message's last 150 words read past the bar too (the lower p counts). At run
     # time its last 60 words must clear the bar as well, a guard for an emergency told in the last sentences that
     # is left out of the bar: with it the bar fell 0.85 -> 0.53 and vetoed a held-out emergency.
     n_words = np.array([len(ascii_text(t).split()) for t in texts])
-    readable = n_words >= VETO_MIN_WORDS.get(name, 0)
-    pieces = [(i, w) for i in np.where(readable)[0] if name in VETO_TAILS
-              for w in tails(ascii_text(texts[i]), TAIL_WORDS[:1])]
+    long_head = name in LONG_VETO_HEADS
+    readable = n_words >= (STORY_WORDS if long_head else 0)
+    pieces = [(i, w) for i in np.where(readable)[0] if long_head for w in tails(ascii_text(texts[i]), TAIL_WORDS[:1])]
     also = None
     if pieces:
         rows_of, ends = np.array([i for i, _ in pieces]), [w for _, w in pieces]

@@ -6,7 +6,7 @@ import pytest
 from assistant.errors import ConfigError
 from assistant.settings import Settings
 from assistant.text import ascii_text, plain_words
-from assistant.triage import (ADVICE, EMERGENCY, GREETING, INJECTION_RULE, QUESTION, VETO_HEADS, VETO_MIN_WORDS,
+from assistant.triage import (ADVICE, EMERGENCY, GREETING, INJECTION_RULE, QUESTION, LONG_VETO_HEADS, VETO_HEADS,
                               TAIL_WORDS, LearnedTriage, Triager, bag_of_words, tails)
 
 
@@ -455,7 +455,7 @@ def test_a_veto_turns_an_escalation_into_the_911_line_but_never_for_self_harm(tm
 
     altered = altered_model(tmp_path / "veto_all.npz", veto_all)
     read = lambda text: altered.classify(text, embed=embedder.encode_query, vectors=embedder.encode_queries)  # noqa: E731
-    before = CHATTER if head in VETO_MIN_WORDS else ""  # the narrative head reads long messages only
+    before = CHATTER if head in LONG_VETO_HEADS else ""  # the narrative head reads long messages only
     chest = read(NOW if before else "I'm having crushing chest pain right now")
     assert chest.route != EMERGENCY and chest.scores[f"{head}_vetoed"] and chest.safety_line, chest.scores
     assert not any(chest.scores.get(f"{other}_vetoed") for other in VETO_HEADS if other != head)
