@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer train-sentences pii-eval pii-words train-pii bench-venv bench-langchain language-eval axe
+.PHONY: run ask test test-slow eval eval-gate index chat bench load soak clean library train-triage triage-eval triage-gate triage-bench answers-eval answers-gate train-answer train-sentences train-answer-types pii-eval pii-words train-pii bench-venv bench-langchain language-eval axe
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -219,6 +219,14 @@ train-answer: index library
 train-sentences: index library
 	$(PY) -m pip install -q -e ".[train]"
 	$(PY) evals/train_sentences.py
+
+# Retrain the answer-type model (assistant/models/answer_types.npz) on MedQuAD's question types; it reads the
+# chunk vectors of the MedQuAD BEIR index, which the first command builds once (about 20 minutes here).
+train-answer-types: $(STAMP)
+	$(PY) -m pip install -q -e ".[train]"
+	$(PY) benchmarks/medquad_beir.py
+	$(VENV)/bin/assistant eval --beir data/medquad_beir
+	$(PY) evals/train_answer_types.py
 
 train-triage: $(STAMP)
 	$(PY) -m pip install -q -e ".[train]"

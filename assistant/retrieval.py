@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .answer_types import for_encoder
 from .embedding import Embedder
 from .followup import content_words
 from .index import Index
@@ -143,11 +144,13 @@ class RetrievalConfig:
     fusion: str = _DEFAULTS.fusion
     alpha: float = _DEFAULTS.fusion_alpha
     sentence_weight: float = _DEFAULTS.sentence_weight
+    type_weight: float = _DEFAULTS.answer_type_weight
 
     @classmethod
     def from_settings(cls, s: Settings) -> "RetrievalConfig":
         return cls(pool=s.candidate_pool, mode=s.retrieval_mode, rrf_k=s.rrf_k, weights=(s.dense_weight, s.bm25_weight),
-                   fusion=s.fusion, alpha=s.fusion_alpha, sentence_weight=s.sentence_weight)
+                   fusion=s.fusion, alpha=s.fusion_alpha, sentence_weight=s.sentence_weight,
+                   type_weight=s.answer_type_weight)
 
 
 def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, *, k: int = 5,
@@ -155,8 +158,9 @@ def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, *, k:
     """Ranked passages for a query, best first; near-identical passages appear once.
 
     Hybrid fusion "score" (default): alpha * dense cosine + (1 - alpha) * BM25 / the query's best
-    BM25 score; "rrf": weighted reciprocal rank fusion. With sentence vectors in the index and
-    sentence_weight > 0, score fusion then mixes in the passage's best sentence cosine."""
+    BM25 score; "rrf": weighted reciprocal rank fusion. Score fusion adds type_weight x the answer-type
+    agreement of question and passage (assistant/answer_types.py) when set. With sentence vectors in the
+    index and sentence_weight > 0, score fusion then mixes in the passage's best sentence cosine."""
     pool, mode, rrf_k, weights = config.pool, config.mode, config.rrf_k, config.weights
     fusion, alpha, sentence_weight = config.fusion, config.alpha, config.sentence_weight
     if vec is None and mode in ("hybrid", "dense"):
@@ -177,6 +181,11 @@ def search(index: Index, embedder: Embedder, lexicon: Lexicon, query: str, *, k:
         else:
             fused[i] += (1 - alpha) * s / b_max if fusion == "score" else weights[1] / (rrf_k + rank)
         info.setdefault(i, {})["bm25"] = (s, rank)
+    types = for_encoder(embedder.model_id) if config.type_weight > 0 and mode == "hybrid" and fusion == "score" else None
+    if types is not None and fused:
+        ids = list(fused)
+        for i, agree in zip(ids, types.agreement(vec, index.embeddings[np.array(ids)]).tolist()):
+            fused[i] += config.type_weight * agree
     best: dict[int, float] = {}
     rerank = sentence_weight > 0 and index.sentences is not None and mode == "hybrid" and fusion == "score"
     if rerank:

@@ -193,3 +193,10 @@ def test_a_synonym_phrase_reads_the_same_with_or_without_its_apostrophe(ix):
         assert lex.expand(text).endswith("solution contain"), text
     for text in ("it doesn't work", "it doesnt work"):
         assert lex.expand(text).endswith("effective"), text
+
+
+def test_the_answer_type_term_is_skipped_for_another_encoders_vectors(ix, fake, lexicon):
+    # the shipped answer-type model was trained on the embedded MiniLM, not on the fake encoder's vectors
+    off = run(ix, fake, lexicon)
+    on = run(ix, fake, lexicon, type_weight=0.5)
+    assert [(h.chunk_id, h.score) for h in on] == [(h.chunk_id, h.score) for h in off]
