@@ -202,6 +202,8 @@ _CONDITION_WORDS = (r"disease|syndrome|palsy|disorder|sign|test|tendon|tendiniti
 # A name found elsewhere, written again before one of those words; body parts are left out: "Summer's knee"
 # is a person's.
 _EPONYM_AFTER = re.compile(rf"^(?:'s|\u2019s)?[\s-]+(?:[A-Z][\w-]*\s+)?(?:{_CONDITION_WORDS})\b")
+# What follows a condition named by an eponym alone ("with Parkinson's, ...", "Raynaud's and Sjogren's").
+_EPONYM_ALONE = re.compile(r"^\s*(?:$|[,.;:!?)]|(?:and|or|nor|but)\b)", re.IGNORECASE)
 # A word chain read as a name: those words, and body parts, places, institutions and brands after it.
 _CONDITION_AFTER = re.compile(
     rf"^(?:'s|\u2019s|s)?[\s-]+(?:[A-Z][\w-]*\s+){{0,2}}(?:{_CONDITION_WORDS}|tendonitis|anomaly|method|technique|"
@@ -527,11 +529,18 @@ def find_names_learned(text: str) -> list[tuple[int, int]]:
     if model is None:
         return []
     tokens, p = name_probabilities(text)
+    eponyms = _words()["eponyms"]
     spans: list[tuple[int, int]] = []
     for (start, end, tok), prob in zip(tokens, p):
         if prob < model[2]:
             continue
         if text[end - 2:end].lower() in ("'s", "\u2019s"):
+            # "with Parkinson's, ...", "Raynaud's and ...": a condition named by its eponym, not a person's
+            # possession ("Hunter's birthday"), unless a title or a name stands before it ("Mr. Wilson's")
+            if (_key(tok) in eponyms and _EPONYM_ALONE.match(text[end:])
+                    and not (spans and text[spans[-1][1]:start].strip() in ("", "-"))
+                    and not _TITLE.search(text[max(0, start - 12):start])):
+                continue
             end -= 2
         elif tok.endswith(".") and len(tok) > 2:
             end -= 1

@@ -126,6 +126,11 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
     # conditions, body parts, drugs and doses named after people or capitalised stay
     ("Parkinson's disease and a Baker's cyst", "Parkinson's disease and a Baker's cyst"),
     ("Is it used for Osgood-Schlatter or Crohn's?", "Is it used for Osgood-Schlatter or Crohn's?"),
+    # ... and named by the eponym alone, in a list; a person's possession is still a name
+    ("I am 80, with Parkinson's, osteoarthritis of the spine", "I am 80, with Parkinson's, osteoarthritis of the spine"),
+    ("I have Sjögren's syndrome, and Raynaud's, and I take methotrexate",
+     "I have Sjögren's syndrome, and Raynaud's, and I take methotrexate"),
+    ("My son Hunter is 17. Hunter's birthday is in May.", "My son [name] is 17. [name]'s birthday is in May."),
     ("My Achilles tendon and Tommy John surgery", "My Achilles tendon and Tommy John surgery"),
     ("I take Tylenol 500 mg and Eliquis 2.5 mg", "I take Tylenol 500 mg and Eliquis 2.5 mg"),
     ("I winter in Arizona and see a doctor at the Mayo Clinic", "I winter in Arizona and see a doctor at the Mayo Clinic"),
