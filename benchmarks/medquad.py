@@ -38,8 +38,10 @@ def medquad_path(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get(ENV_VAR) or DEFAULT_PATH).resolve()
 
 
-def load_medquad(path: str | os.PathLike | None = None, limit: int | None = None) -> list[Document]:
-    """MedQuAD records as Documents, in file order; at most `limit` of them when given."""
+def load_medquad(path: str | os.PathLike | None = None, limit: int | None = None,
+                 fields: tuple[str, ...] = ("url", "source", "focus")) -> list[Document]:
+    """MedQuAD records as Documents, in file order; at most `limit` of them when given; `fields` of each record
+    become its metadata."""
     file = medquad_path(path)
     if not file.is_file():
         raise FileNotFoundError(f"No MedQuAD file at {file}; pass a path or set {ENV_VAR}.")
@@ -63,6 +65,6 @@ def load_medquad(path: str | os.PathLike | None = None, limit: int | None = None
                 doc_id = f"{rid}~{seen[rid]}"
             used.add(doc_id)
             title = clean(str(rec.get("question") or rec.get("focus") or rid)).strip()
-            meta = {k: str(rec.get(k) or "") for k in ("url", "source", "focus")}
+            meta = {k: str(rec.get(k) or "") for k in fields}
             docs.append(Document(id=doc_id, title=title, text=text + "\n", metadata=meta))
     return docs

@@ -18,7 +18,6 @@ MedQuAD: Ben Abacha and Demner-Fushman, BMC Bioinformatics 20:511 (2019), CC BY 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,22 +29,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "evals"))
 
-LIBRARY_SOURCES = ("MPlusHealthTopics", "NIHSeniorHealth")
 C = 1.0
-
-
-def records_with_types(docs) -> dict[str, str]:
-    """Document id (as load_medquad assigns it) -> MedQuAD qtype."""
-    from medquad import medquad_path
-
-    raw = [json.loads(line) for line in medquad_path().open(encoding="utf-8") if line.strip()]
-    raw = [r for r in raw if str(r.get("answer") or "").strip()]
-    out = {}
-    for d, r in zip(docs, raw):
-        if d.id.split("~")[0] != str(r["id"]):
-            raise SystemExit(f"MedQuAD order changed at {d.id}; load_medquad and this script disagree.")
-        out[d.id] = str(r.get("qtype") or "")
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.index import load_index
     from fusion import tuning_records
     from medquad import load_medquad
+    from train_sentences import LIBRARY_SOURCES
 
     t0 = time.time()
     folder = Path(args.beir)
@@ -69,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     embedder = Embedder()
     index = load_index(index_dir, embedder.model_id)
     judged = load_queries(folder / "queries.jsonl")
-    docs = load_medquad()
-    qtype = records_with_types(docs)
+    docs = load_medquad(fields=("url", "source", "focus", "qtype"))
+    qtype = {d.id: d.metadata["qtype"] for d in docs}
     held = set(judged) | {d.id for d in tuning_records(docs, judged)}
     train = [d for d in docs if d.id not in held and d.metadata.get("source") not in LIBRARY_SOURCES
              and qtype[d.id] and qtype[d.id] != "support groups"]
