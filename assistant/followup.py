@@ -139,11 +139,32 @@ def condense(question: str, history: list[dict], known: Callable[[str], bool] | 
         # article first). A word naming an article ("hives", "AIDS") is still carried.
         return question
     body = question.strip()
-    if refers_back(body):
-        replaced = _ANAPHORA.sub(lambda m: extra if m.group(0).lower() in ("it", "that", "this", "they", "them") else m.group(0), body, count=1)
-        if replaced != body:
-            return replaced
+    spot = _referent(body, extra, entity)
+    if spot is not None:
+        return body[:spot.start()] + extra + body[spot.end():]
     return with_subject(body, extra)
+
+
+_REPLACEABLE = (("it",), ("they", "them"), ("that", "this"))
+
+
+def _referent(question: str, carried: str, entity: Callable[[str], bool] | None = None) -> re.Match | None:
+    """The pronoun of a follow-up that stands for the carried subject, to be replaced by it: the first "it"
+    (for a singular subject), else the first "they"/"them" (for a plural one), else the first "that"/"this"
+    (either: "is that normal?", "what's that last one made from?"). In "what do they usually do for it?" or
+    "do they numb it?" after a question about one condition or treatment, "they" are the doctors and "it" is
+    the subject. None when no pronoun agrees (the subject is then added in brackets)."""
+    carried_words = carried.split()
+    plural = any(is_plural(w) for w in carried_words)
+    singular = any(not is_plural(w) or (entity is not None and entity(w)) for w in carried_words)
+    found = list(_ANAPHORA.finditer(question))
+    for forms in _REPLACEABLE:
+        if (forms[0] == "they" and not plural) or (forms[0] == "it" and not singular):
+            continue
+        spot = next((m for m in found if m.group(0).lower() in forms), None)
+        if spot is not None:
+            return spot
+    return None
 
 
 _GREETING_LINE = re.compile(r"^\s*(hi|hello|hey|dear|good (morning|afternoon|evening)|thanks?( you)?|thank you|"

@@ -81,6 +81,15 @@ def test_a_complete_question_naming_no_subject_carries_the_conversations_entity(
     ("how long does it last?", [U("what about the injections for my knee?")], "how long does injections knee last?"),
     ("is it contagious?", [U("what are hives?")], "is hives contagious?"),
     ("is it curable?", [U("what is diabetes?")], "is diabetes curable?"),
+    # "they" who do something to a singular subject are the doctors: "it" is the subject
+    ("so what do they usually do for it?", [U("what is gout?")], "so what do they usually do for gout?"),
+    ("do they numb it?", [U("what is prolotherapy?")], "do they numb prolotherapy?"),
+    ("how will they know if that's what it is?", [U("what is gout?")], "how will they know if that's what gout is?"),
+    ("how do they test for that?", [U("what is gout?")], "how do they test for gout?"),
+    # no pronoun agrees with a singular subject: it is added in brackets
+    ("what will they do?", [U("what is gout?")], "what will they do (gout)?"),
+    # a plural subject: "they" stands for it
+    ("how do they spread?", [U("what are hives?")], "how do hives spread?"),
 ])
 def test_a_pronoun_agrees_in_number_with_what_it_carries(question, history, standalone):
     assert condense(question, history, entity=lambda w: w in ENTITIES | {"hives"}) == standalone
