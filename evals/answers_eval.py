@@ -46,12 +46,13 @@ SIGNALS = ("top_dense", "coverage", "passage_coverage", "top_sentence")
 _MARKED = re.compile(r"(.+?)\s\[(\d+)\](?=\s|$)", re.S)
 
 
-def answer_sentences(text: str, safety_line: str = "") -> list[str]:
-    """The cited sentences of an extractive answer, in order (after any safety line and "Answering:"
-    line, before the sources list)."""
+def answer_sentences(text: str, *lines: str) -> list[str]:
+    """The cited sentences of an extractive answer, in order (after the lines on top, such as the safety
+    line and the crisis line, and the "Answering:" line; before the sources list)."""
     body = text.split("**Sources**")[0].strip()
-    if safety_line and body.startswith(safety_line):
-        body = body[len(safety_line):].strip()
+    for _ in lines:
+        line = next((x for x in lines if x and body.startswith(x)), "")
+        body = body[len(line):].strip()
     body = re.sub(r"^_Answering:.*?_\n", "", body)
     return [m.group(1).strip() for m in _MARKED.finditer(body)]
 
@@ -87,7 +88,7 @@ def run(bot: Assistant, cases: list[dict]) -> list[dict]:
         t = time.perf_counter()
         r = bot.ask(c["question"], history=c.get("history") or [])
         ev = c.get("evidence") or []
-        sents = answer_sentences(r.text, bot.safety_line()) if r.route == "answer" else []
+        sents = answer_sentences(r.text, line, crisis) if r.route == "answer" else []
         rank = next((i + 1 for i, h in enumerate(r.retrieved[:5]) if ev and supports(h.text, ev)), None)
         rows.append({"id": c["id"], "author": c["author"], "kind": c["kind"], "form": c.get("form", ""),
                      "route": r.route, "decision": r.signals.get("decision"), "p_answer": r.signals.get("p_answer"),
