@@ -38,3 +38,12 @@ def test_score_counts_each_metric_on_its_own_rows(metric, value):
 def test_no_escalation_at_all_scores_one_and_an_empty_half_none():
     assert answers_eval.score([r for r in ROWS if r["route"] != "emergency"])["not_escalated"] == 1.0
     assert answers_eval.score([])["not_escalated"] is None
+
+
+def test_the_lines_on_top_of_an_answer_are_not_its_sentences():
+    answer_sentences = answers_eval.answer_sentences
+    text = ("**Call 988 if you are in crisis.**\n\n**If this is happening now, call 911.**\n\n"
+            "Sessions are two to three weeks apart. [1] Each lasts thirty minutes. [1]\n\n**Sources**\n[1] x")
+    expected = ["Sessions are two to three weeks apart.", "Each lasts thirty minutes."]
+    assert answer_sentences(text, "**If this is happening now, call 911.**", "**Call 988 if you are in crisis.**") == expected
+    assert answer_sentences(text.split("\n\n", 2)[2]) == expected
