@@ -21,7 +21,7 @@ from .index import load_index
 from .language import detect as detect_language
 from .retrieval import Lexicon, RetrievalConfig, article_first, search
 from .settings import Settings, load_settings
-from .text import clean, plain_words, stem, words
+from .text import clean, defined_acronyms, plain_words, stem, words
 from .triage import ADVICE, EMERGENCY, GREETING, Triager
 from .types import Citation, Hit, Reply
 
@@ -29,6 +29,7 @@ from .types import Citation, Hit, Reply
 ALONE_MARGIN = 0.1
 FOLLOWUP_WORDS = 12  # a message of at most this many words naming no subject may be a follow-up
 UNKNOWN_SUBJECT_COVERAGE = 0.5  # earlier turns whose words the corpus mostly lacks are on an unknown subject
+COMMON_WORD_ZIPF = 4.0  # an acronym at least this frequent as an English word (wordfreq) is read as the word
 # A follow-up's passages are searched this deep for those of the article its conversation is about.
 CONTEXT_POOL = 40
 ROUTES = ("answer", "abstain", "emergency", "advice", "greeting")
@@ -47,6 +48,30 @@ def clean_history(history: object, limit: int) -> list[dict]:
     if len(users) > limit:
         turns = turns[users[-limit]:]
     return turns
+
+
+def title_acronyms(titles, chunks, salient) -> set[str]:
+    """The acronyms the articles define for a title ("... deep vein thrombosis (DVT)": "my husband has a DVT. What
+    do they usually do for it?" is about that article): those whose long form holds every salient word of an
+    article's title. Acronyms that are common words ("ADD", "ART", "ALL") are left out."""
+    from wordfreq import zipf_frequency
+
+    by_word: dict[str, list[frozenset[str]]] = {}
+    for t in titles:
+        key = frozenset(stem(w) for w in words(t or "") if salient(w))
+        for w in key:
+            by_word.setdefault(w, []).append(key)
+    found: set[str] = set()
+    for c in chunks:
+        if "(" not in c.text:
+            continue
+        for acronym, long in defined_acronyms(c.text).items():
+            if acronym in found or zipf_frequency(acronym, "en") >= COMMON_WORD_ZIPF:
+                continue
+            have = {stem(w) for w in words(long)}
+            if any(key <= have for w in have for key in by_word.get(w, ())):
+                found.add(acronym)
+    return found
 
 
 class Assistant:
@@ -75,6 +100,7 @@ class Assistant:
         # Words of the articles' titles: what a follow-up's "it" may name (a treatment, a condition).
         titles = set(index.manifest.get("titles", {}).values())
         self._title_stems = {stem(w) for t in titles for w in words(t or "") if self.lexicon.salience(w) > 0}
+        self._title_acronyms = title_acronyms(titles, index.chunks, lambda w: self.lexicon.salience(w) > 0)
         self.retrieval = RetrievalConfig.from_settings(settings)  # one ranking configuration for every search
         self._languages = {
             code: {k: ([re.compile(x, re.I) for x in v] if isinstance(v, list) else v) for k, v in rules.items()}
@@ -271,7 +297,8 @@ class Assistant:
 
     def is_entity_word(self, word: str) -> bool:
         """A word naming what an article is about (it is in an article's title)."""
-        return stem(word) in self._title_stems or stem(self.lexicon.correct(word)) in self._title_stems
+        return (stem(word) in self._title_stems or stem(self.lexicon.correct(word)) in self._title_stems
+                or word.lower() in self._title_acronyms)
 
     def missing_answer_type(self, question: str, answer: str) -> str | None:
         """The kind of fact the question asks for (assistant/prompts/coverage.toml answer_types) when the answer has none."""

@@ -269,3 +269,33 @@ def words(text: str) -> list[str]:
 def analyze(text: str) -> list[str]:
     """Stemmed content tokens: the lexical view used by BM25, coverage and sentence scoring."""
     return [stem(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+
+
+_DEFINED = re.compile(r"\(([A-Z]{2,6})s?\)")
+_LONG_FORM = re.compile(r"[A-Za-z][\w'-]*")
+_LINKING = frozenset({"of", "and", "the", "for", "in", "on", "to", "a", "an"})
+
+
+def defined_acronyms(text: str) -> dict[str, str]:
+    """Acronyms a text defines in parentheses after their long form, where the initials of the long form's
+    last words spell them ("deep vein thrombosis (DVT)", "Creutzfeldt-Jakob disease (CJD)"; linking words
+    such as "of" and "and" may be skipped): {"dvt": "deep vein thrombosis"}. Acronyms not spelled by
+    initials ("Tuberculosis (TB)") are left out."""
+    out: dict[str, str] = {}
+    for m in _DEFINED.finditer(text):
+        letters = m.group(1).lower()
+        if letters in out:
+            continue
+        before = [w for part in _LONG_FORM.findall(text[max(0, m.start() - 120):m.start()]) for w in part.split("-") if w]
+        i, taken = len(letters) - 1, 0
+        for w in reversed(before):
+            if i >= 0 and w[0].lower() == letters[i]:
+                i -= 1
+            elif w.lower() not in _LINKING:
+                break
+            taken += 1
+            if i < 0:
+                break
+        if i < 0:
+            out[letters] = " ".join(before[-taken:]).lower()
+    return out

@@ -34,3 +34,25 @@ def test_unchecked_speller_takes_the_first_found():
     assert s.correct("abuse") == "cause"   # a letter off each side ("ause"): what retrieval was tuned with
     assert s.correct("rihgt") == "right"   # neighbours swapped
     assert s.correct("rxyht") == "rxyht"   # two letters changed: no deletion in common
+
+
+def test_acronyms_defined_by_the_initials_of_their_long_form():
+    from assistant.text import defined_acronyms
+    text = ("A clot in a deep vein (deep vein thrombosis (DVT)) can travel. Creutzfeldt-Jakob disease (CJD) is rare. "
+            "Tuberculosis (TB) spreads. The Centers for Disease Control and Prevention (CDC) and the National Institute "
+            "of Neurological Disorders and Stroke (NINDS). (XYZ) alone. See platelet rich plasma (PRPs).")
+    assert defined_acronyms(text) == {"dvt": "deep vein thrombosis", "cjd": "creutzfeldt jakob disease",
+                                      "ninds": "national institute of neurological disorders and stroke",
+                                      "prp": "platelet rich plasma"}
+    assert defined_acronyms("no acronyms here") == {}
+
+
+def test_an_acronym_names_an_article_when_its_long_form_holds_the_title():
+    from types import SimpleNamespace as NS
+
+    from assistant.engine import title_acronyms
+    chunks = [NS(text="Blood clots in a deep vein (deep vein thrombosis (DVT)) and low density lipoproteins (LDL)."),
+              NS(text="Attention deficit disorder (ADD) and platelet rich plasma (PRP)."), NS(text="No definitions.")]
+    titles = ["Deep Vein Thrombosis", "Attention Deficit Disorder", "Prolotherapy"]
+    # LDL's and PRP's long forms hold no title; ADD is a common word
+    assert title_acronyms(titles, chunks, lambda w: True) == {"dvt"}
