@@ -69,6 +69,7 @@ def test_rules_name_the_situation(rules, text, category):
 @pytest.mark.parametrize("text, flag", [
     ("no chest pain at all, just a sore knee", "negated"),
     ("I had a stroke years ago, can I still get prolotherapy?", "historical"),
+    ("Last October I was admitted to the hospital with sepsis, can I still get prolotherapy?", "historical"),
     ("if I get chest pain after the shot what should I do", "hypothetical"),
 ])
 def test_context_keeps_past_negated_and_hypothetical_mentions_from_escalating(rules, text, flag):
