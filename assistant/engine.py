@@ -99,8 +99,9 @@ class Assistant:
             self._sentence_scorer = None  # trained on another encoder's vectors: the rule and ordering alone
         # Words of the articles' titles: what a follow-up's "it" may name (a treatment, a condition).
         titles = set(index.manifest.get("titles", {}).values())
-        self._title_stems = {stem(w) for t in titles for w in words(t or "") if self.lexicon.salience(w) > 0}
-        self._title_acronyms = title_acronyms(titles, index.chunks, lambda w: self.lexicon.salience(w) > 0)
+        salient = lambda w: self.lexicon.salience(w) > 0  # noqa: E731
+        self._title_stems = {stem(w) for t in titles for w in words(t or "") if salient(w)}
+        self._title_acronyms = title_acronyms(titles, index.chunks, salient)
         self.retrieval = RetrievalConfig.from_settings(settings)  # one ranking configuration for every search
         self._languages = {
             code: {k: ([re.compile(x, re.I) for x in v] if isinstance(v, list) else v) for k, v in rules.items()}
